@@ -1,0 +1,1 @@
+"""The seed document\x27s four handoff patterns as runnable pipelines."""

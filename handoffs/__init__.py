@@ -1,0 +1,1 @@
+"""handoffs: AI agents hand work to each other through structured, validated, durable handoffs."""

@@ -1,0 +1,97 @@
+"""The pipeline spec: roles, pipelines and stages as decoded from a TOML config.
+
+These types come from outside (a config file), so unknown keys are errors: a misspelt
+``max_revison`` must not silently mean "the default". They are never persisted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from handoffs.messages.ids import Name
+from handoffs.messages.quality import Fraction, Text
+
+__all__ = [
+    "Config",
+    "GateSpec",
+    "PipelineSpec",
+    "RestartPolicy",
+    "RoleSpec",
+    "StageSpec",
+    "StoreSpec",
+    "TriggerSpec",
+]
+
+RestartPolicy = Literal["permanent", "transient", "temporary"]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class GateSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Quality gates: an output that fails one goes back to its stage as a revision."""
+
+    min_confidence: Fraction | None = None
+    min_completeness: Fraction | None = None
+    min_sources: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    require_tests_passed: bool = False
+    require_sources_verified: bool = False
+
+
+class StageSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One stage: who runs it, what it must produce, and where its output goes."""
+
+    role: Name
+    output: Name
+    instruction: Text = ""
+    next: Name | None = None
+    on_reject: Name | None = None
+    max_revisions: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 3
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+    timeout: Seconds | None = None
+    retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = 0.05
+    gates: GateSpec = GateSpec()
+    tags: list[Name] = []
+
+
+class TriggerSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Start a run of this pipeline when an artifact of ``kind`` is committed with ``when`` true."""
+
+    kind: Name
+    when: Name
+
+
+class PipelineSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Named stages, a start stage, and optionally a trigger."""
+
+    start: Name
+    stages: dict[Name, StageSpec]
+    description: Text = ""
+    trigger: TriggerSpec | None = None
+
+
+class RoleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An agent pool: the agent's import path and how the supervisor treats its actors."""
+
+    agent: Annotated[str, msgspec.Meta(max_length=300)]
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
+    restart: RestartPolicy = "permanent"
+    max_restarts: Annotated[int, msgspec.Meta(ge=0)] = 5
+    period: Seconds = 10.0
+    restart_backoff: Annotated[float, msgspec.Meta(ge=0)] = 0.01
+
+
+class StoreSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Knowledge-base settings (see ``handoffs.store.StoreOptions``)."""
+
+    map_size: Annotated[int, msgspec.Meta(ge=1 << 20)] = 64 << 20
+    max_map_size: Annotated[int, msgspec.Meta(ge=1 << 20)] = 64 << 30
+    sync: bool = True
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A whole runtime config: roles, pipelines, user contracts by import path, store options."""
+
+    roles: dict[Name, RoleSpec] = {}
+    pipelines: dict[Name, PipelineSpec] = {}
+    contracts: dict[Name, Annotated[str, msgspec.Meta(max_length=300)]] = {}
+    store: StoreSpec = StoreSpec()

@@ -1,0 +1,30 @@
+"""The LMDB knowledge base: artifacts, runs, tasks, escalations, the journal and indexes."""
+
+from handoffs.store.batch import Batch, IdempotencyRecord
+from handoffs.store.errors import (
+    InvalidKey,
+    StoreClosed,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    StoreIOError,
+    StoreLocked,
+)
+from handoffs.store.kb import ArtifactIndex, Page, Store, StoreOptions, StoreStatistics
+
+__all__ = [
+    "ArtifactIndex",
+    "Batch",
+    "IdempotencyRecord",
+    "InvalidKey",
+    "Page",
+    "Store",
+    "StoreClosed",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreFull",
+    "StoreIOError",
+    "StoreLocked",
+    "StoreOptions",
+    "StoreStatistics",
+]

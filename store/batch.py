@@ -1,0 +1,133 @@
+"""A batch: the changes of one decision, applied atomically, possibly with other batches.
+
+Records are encoded (and their keys checked) when added, on the caller's thread, so the write
+transaction only copies bytes. Journal events get their sequence number when committed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from handoffs.messages import (
+    ID_PATTERN,
+    NAME_PATTERN,
+    Escalation,
+    Handoff,
+    Run,
+    TaskRecord,
+    encode_msgpack,
+)
+from handoffs.store.errors import InvalidKey
+
+__all__ = ["Batch", "EventDraft", "IdempotencyRecord", "check_id", "check_name"]
+
+_ID: Final = re.compile(ID_PATTERN)
+_NAME: Final = re.compile(NAME_PATTERN)
+
+
+def check_id(value: str, what: str = "id") -> bytes:
+    """``value`` as key bytes, if it is a valid id.
+
+    Raises:
+        InvalidKey: it is not.
+    """
+    if not isinstance(value, str) or _ID.match(value) is None:
+        raise InvalidKey(f"invalid {what} {value!r}: expected {ID_PATTERN}")
+    return value.encode()
+
+
+def check_name(value: str, what: str = "name") -> bytes:
+    """``value`` as key bytes, if it is a valid name.
+
+    Raises:
+        InvalidKey: it is not.
+    """
+    if not isinstance(value, str) or _NAME.match(value) is None:
+        raise InvalidKey(f"invalid {what} {value!r}: expected {NAME_PATTERN}")
+    return value.encode()
+
+
+class EventDraft:
+    """A journal event waiting for its sequence number."""
+
+    __slots__ = ("fields", "type")
+
+    def __init__(self, type: str, fields: dict[str, object]) -> None:
+        self.type = type
+        self.fields = fields
+
+
+class IdempotencyRecord:
+    """An idempotency key's target run and the digest of the request that created it."""
+
+    __slots__ = ("digest", "run_id")
+
+    def __init__(self, run_id: str, digest: str) -> None:
+        self.run_id = run_id
+        self.digest = digest
+
+
+class Batch:
+    """Changes to apply in one transaction. Add records, then hand it to ``Store.commit``."""
+
+    # Slots: the orchestrator makes one batch per decision on the hot path.
+    __slots__ = ("artifacts", "escalations", "events", "idempotency", "runs", "tasks")
+
+    def __init__(self) -> None:
+        self.artifacts: list[tuple[Handoff, bytes]] = []
+        self.runs: list[tuple[Run, bytes]] = []
+        self.tasks: list[tuple[TaskRecord, bytes]] = []
+        self.escalations: list[tuple[Escalation, bytes]] = []
+        self.idempotency: list[tuple[bytes, bytes]] = []
+        self.events: list[EventDraft] = []
+
+    def put_artifact(self, handoff: Handoff) -> None:
+        """Record a handoff and its index entries (run, pipeline/stage, kind, tags)."""
+        check_id(handoff.id, "artifact id")
+        check_id(handoff.run_id, "run id")
+        check_name(handoff.pipeline, "pipeline")
+        check_name(handoff.stage, "stage")
+        check_name(handoff.kind, "kind")
+        for tag in handoff.tags:
+            check_name(tag, "tag")
+        self.artifacts.append((handoff, encode_msgpack(handoff)))
+
+    def put_run(self, run: Run) -> None:
+        """Insert or update a run; its state index follows."""
+        check_id(run.run_id, "run id")
+        check_name(run.pipeline, "pipeline")
+        self.runs.append((run, encode_msgpack(run)))
+
+    def put_task(self, task: TaskRecord) -> None:
+        """Insert or update a task record; its state index follows."""
+        check_id(task.task_id, "task id")
+        check_id(task.run_id, "run id")
+        self.tasks.append((task, encode_msgpack(task)))
+
+    def put_escalation(self, escalation: Escalation) -> None:
+        """Insert or update an escalation; its state index follows."""
+        check_id(escalation.id, "escalation id")
+        check_id(escalation.run_id, "run id")
+        self.escalations.append((escalation, encode_msgpack(escalation)))
+
+    def put_idempotency(self, key: str, run_id: str, digest: str) -> None:
+        """Bind an idempotency key to a run (and the digest of the request body)."""
+        if not key or len(key) > 200 or not key.isprintable():
+            raise InvalidKey(f"invalid idempotency key {key!r}")
+        check_id(run_id, "run id")
+        self.idempotency.append((key.encode(), encode_msgpack([run_id, digest])))
+
+    def event(self, type: str, **fields: object) -> None:
+        """Append a journal event (``run_id``, ``stage``, ``detail``, ... as keywords)."""
+        self.events.append(EventDraft(type, fields))
+
+    def __len__(self) -> int:
+        return (
+            len(self.artifacts)
+            + len(self.runs)
+            + len(self.tasks)
+            + len(self.escalations)
+            + len(self.idempotency)
+            + len(self.events)
+        )

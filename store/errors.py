@@ -1,0 +1,71 @@
+"""Errors raised by ``handoffs.store``. LMDB's own errors never leave the package.
+
+The tree::
+
+    StoreError
+    ├── StoreLocked      another process holds the store (names the path and its PID)
+    ├── StoreClosed      the store was closed by this process
+    ├── StoreFull        the map reached its configured cap; nothing was written
+    ├── InvalidKey       a key or key part is not a valid id or name
+    ├── StoreCorrupt     stored bytes do not decode (names the DB, key and field)
+    └── StoreIOError     any other LMDB failure (disk, readers, ...)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidKey",
+    "StoreClosed",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreFull",
+    "StoreIOError",
+    "StoreLocked",
+]
+
+
+class StoreError(Exception):
+    """Root of every error the knowledge base raises."""
+
+
+class StoreLocked(StoreError):
+    """Another process has the store open for writing."""
+
+    def __init__(self, path: str, pid: int | None) -> None:
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"store {path} is locked by {holder}; only one process may open it")
+        self.path = path
+        self.pid = pid
+
+
+class StoreClosed(StoreError):
+    """The store was closed; open it again to use it."""
+
+
+class StoreFull(StoreError):
+    """A commit needs more space than ``max_map_size`` allows. Nothing of it was written."""
+
+    def __init__(self, map_size: int, max_map_size: int) -> None:
+        super().__init__(
+            f"store is full: map size {map_size} bytes reached the cap of {max_map_size} bytes; "
+            "raise max_map_size or free space"
+        )
+        self.map_size = map_size
+        self.max_map_size = max_map_size
+
+
+class InvalidKey(StoreError):
+    """A key is not a valid id or name, so it must not reach LMDB."""
+
+
+class StoreCorrupt(StoreError):
+    """Bytes read from the store do not decode into their record type."""
+
+    def __init__(self, db: str, key: bytes, message: str) -> None:
+        super().__init__(f"corrupt record in {db!r} at key {key!r}: {message}")
+        self.db = db
+        self.key = key
+
+
+class StoreIOError(StoreError):
+    """LMDB failed for a reason that is not ours to fix (disk, readers table, ...)."""

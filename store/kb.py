@@ -1,0 +1,657 @@
+"""The knowledge base: one LMDB environment holding artifacts, runs, tasks, escalations and
+the journal, with secondary indexes kept in the same transactions as their records.
+
+Threads: any thread may read (short read transactions). Writes go through :meth:`Store.commit`,
+whose transaction opens and closes inside the call, on the calling thread; the orchestrator
+is the only caller in a runtime. Growing the map waits for readers to finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+import lmdb
+import msgspec
+from handoffs.messages import (
+    Escalation,
+    Event,
+    Handoff,
+    Run,
+    TaskRecord,
+    encode_msgpack,
+    msgpack_decoder,
+)
+from handoffs.store.batch import Batch, IdempotencyRecord, check_id, check_name
+from handoffs.store.errors import (
+    StoreClosed,
+    StoreCorrupt,
+    StoreFull,
+    StoreIOError,
+    StoreLocked,
+)
+
+__all__ = ["ArtifactIndex", "Page", "Store", "StoreOptions", "StoreStatistics"]
+
+T = TypeVar("T")
+SEP: Final = b"\x00"
+ArtifactIndex = Literal["run", "stage", "kind", "tag"]
+
+# One named DB per record kind, then the secondary indexes (key -> b"").
+_DBS: Final = (
+    "artifacts",
+    "runs",
+    "tasks",
+    "journal",
+    "escalations",
+    "idempotency",
+    "meta",
+    "ix_run_artifacts",
+    "ix_stage_artifacts",
+    "ix_kind_artifacts",
+    "ix_tag_artifacts",
+    "ix_run_state",
+    "ix_task_state",
+    "ix_escalation_state",
+)
+
+
+class StoreOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """How to open a store.
+
+    ``sync=False`` skips the fsync at commit: a machine crash (not a process crash) may lose
+    the last commits, but the store stays consistent. ``map_size`` grows x2 up to
+    ``max_map_size`` when a commit needs it.
+    """
+
+    map_size: int = 64 << 20
+    max_map_size: int = 64 << 30
+    sync: bool = True
+    metasync: bool = True
+    max_readers: int = 256
+
+
+class StoreStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the store: entries per DB, map usage, commit counters."""
+
+    path: str
+    entries: dict[str, int]
+    map_size: int
+    map_used: int
+    commits: int
+    batches: int
+    resizes: int
+    last_seq: int
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of a listing; pass ``cursor`` back to get the next (``None``: no more)."""
+
+    items: list[Any]
+    cursor: str | None = None
+
+
+class _StateOnly(msgspec.Struct):
+    """Decodes just the ``state`` of a run, task or escalation record (the rest is skipped)."""
+
+    state: str = ""
+
+
+class _ReaderGate:
+    """Lets many readers in at once, and a map resize in only when no reader is inside.
+
+    LMDB requires that no transaction be active in the process while the map is resized.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._resizing = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._resizing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._resizing = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._resizing = False
+                self._cond.notify_all()
+
+
+class Store:
+    """The LMDB knowledge base. Open with :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(
+        self,
+        path: Path,
+        env: lmdb.Environment,
+        dbs: dict[str, Any],
+        lock_fd: int,
+        options: StoreOptions,
+    ) -> None:
+        self.path = path
+        self.options = options
+        self._env: lmdb.Environment | None = env
+        self._dbs = dbs
+        self._lock_fd = lock_fd
+        self._gate = _ReaderGate()
+        self._write_lock = threading.Lock()
+        self._commits = 0
+        self._batches = 0
+        self._resizes = 0
+        self._last_seq = self._read_last_seq()
+        #: Called after each commit with (seconds, batches); the runtime's metrics hook.
+        self.on_commit: Callable[[float, int], None] | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], options: StoreOptions | None = None) -> Store:
+        """Open (creating if needed) the store in directory ``path``.
+
+        The directory is made 0700 and the files 0600. A lock file keeps a second process
+        out; stale LMDB reader slots from dead processes are cleared.
+
+        Raises:
+            StoreLocked: another process (or this one) has the store open.
+            StoreIOError: LMDB could not open the files.
+        """
+        options = options or StoreOptions()
+        root = Path(path)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        lock_path = root / "handoffs.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise StoreLocked(str(root), int(holder) if holder.isdigit() else None) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            env = lmdb.open(
+                str(root),
+                map_size=options.map_size,
+                max_dbs=len(_DBS) + 2,
+                sync=options.sync,
+                metasync=options.metasync,
+                mode=0o600,
+                max_readers=options.max_readers,
+                # Records are small and read by many threads; one reader slot per txn.
+                lock=True,
+            )
+            env.reader_check()
+            dbs = {name: env.open_db(name.encode()) for name in _DBS}
+            # A reopened store keeps the map it grew to, never less than asked for.
+            if env.info()["map_size"] < options.map_size:
+                env.set_mapsize(options.map_size)
+        except lmdb.Error as exc:
+            os.close(fd)
+            raise StoreIOError(f"cannot open store {root}: {exc}") from exc
+        return cls(root, env, dbs, fd, options)
+
+    def close(self) -> None:
+        """Close the environment and release the lock. Idempotent."""
+        with self._write_lock:
+            env, self._env = self._env, None
+            if env is None:
+                return
+            with self._gate.exclusive():
+                env.close()
+            os.close(self._lock_fd)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._env is None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _require_env(self) -> lmdb.Environment:
+        env = self._env
+        if env is None:
+            raise StoreClosed(f"store {self.path} is closed")
+        return env
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[lmdb.Transaction[bytes]]:
+        with self._gate.reading():
+            env = self._require_env()
+            try:
+                with env.begin(buffers=False) as txn:
+                    yield txn
+            except lmdb.Error as exc:
+                raise StoreIOError(f"read failed in {self.path}: {exc}") from exc
+
+    # ----------------------------------------------------------------- writes
+
+    def commit(self, batches: Sequence[Batch]) -> int:
+        """Apply ``batches`` in ONE write transaction: all of them, or (on error) none.
+
+        Grows the map (x2, up to ``max_map_size``) and retries when it is full. Returns the
+        journal's last sequence number after the commit.
+
+        Raises:
+            StoreFull: the commit does not fit under ``max_map_size``; nothing was written.
+            StoreClosed: the store is closed.
+            StoreIOError: LMDB failed otherwise; nothing was written.
+        """
+        started = time.perf_counter()
+        with self._write_lock:
+            env = self._require_env()
+            while True:
+                try:
+                    seq = self._apply(env, batches)
+                except lmdb.MapFullError:
+                    self._grow(env)
+                    continue
+                except lmdb.Error as exc:
+                    raise StoreIOError(f"commit failed in {self.path}: {exc}") from exc
+                break
+            self._last_seq = seq
+            self._commits += 1
+            self._batches += len(batches)
+        hook = self.on_commit
+        if hook is not None:
+            hook(time.perf_counter() - started, len(batches))
+        return seq
+
+    def _grow(self, env: lmdb.Environment) -> None:
+        size = env.info()["map_size"]
+        cap = self.options.max_map_size
+        if size >= cap:
+            raise StoreFull(size, cap)
+        with self._gate.exclusive():
+            env.set_mapsize(min(size * 2, cap))
+        self._resizes += 1
+
+    def _apply(self, env: lmdb.Environment, batches: Sequence[Batch]) -> int:
+        db = self._dbs
+        seq = self._last_seq
+        now = time.time()
+        with env.begin(write=True) as txn:
+            put = txn.put
+            for batch in batches:
+                for handoff, value in batch.artifacts:
+                    aid = handoff.id.encode()
+                    put(aid, value, db=db["artifacts"])
+                    put(handoff.run_id.encode() + SEP + aid, b"", db=db["ix_run_artifacts"])
+                    put(
+                        _join(handoff.pipeline, handoff.stage) + SEP + aid,
+                        b"",
+                        db=db["ix_stage_artifacts"],
+                    )
+                    put(handoff.kind.encode() + SEP + aid, b"", db=db["ix_kind_artifacts"])
+                    for tag in handoff.tags:
+                        put(tag.encode() + SEP + aid, b"", db=db["ix_tag_artifacts"])
+                for run, value in batch.runs:
+                    self._put_stateful(txn, "runs", "ix_run_state", run.run_id, run.state, value)
+                for task, value in batch.tasks:
+                    self._put_stateful(
+                        txn, "tasks", "ix_task_state", task.task_id, task.state, value
+                    )
+                for esc, value in batch.escalations:
+                    self._put_stateful(
+                        txn, "escalations", "ix_escalation_state", esc.id, esc.state, value
+                    )
+                for key, value in batch.idempotency:
+                    put(key, value, db=db["idempotency"])
+                for draft in batch.events:
+                    seq += 1
+                    event = Event(seq=seq, at=now, type=draft.type, **draft.fields)  # type: ignore[arg-type]
+                    put(seq.to_bytes(8, "big"), encode_msgpack(event), db=db["journal"])
+        return seq
+
+    def _put_stateful(
+        self, txn: lmdb.Transaction[bytes], name: str, index: str, id: str, state: str, value: bytes
+    ) -> None:
+        key = id.encode()
+        old = txn.get(key, db=self._dbs[name])
+        if old is not None:
+            old_state = _state_decoder.decode(old).state
+            if old_state != state:
+                txn.delete(old_state.encode() + SEP + key, db=self._dbs[index])
+        txn.put(key, value, db=self._dbs[name])
+        txn.put(state.encode() + SEP + key, b"", db=self._dbs[index])
+
+    # ----------------------------------------------------------------- reads
+
+    def _decode(self, db: str, key: bytes, data: bytes, tp: type[T]) -> T:
+        try:
+            return msgpack_decoder(tp).decode(data)
+        except msgspec.MsgspecError as exc:
+            raise StoreCorrupt(db, key, str(exc)) from exc
+
+    def _get(self, db: str, key: bytes, tp: type[T]) -> T | None:
+        with self._read() as txn:
+            data = txn.get(key, db=self._dbs[db])
+        return None if data is None else self._decode(db, key, data, tp)
+
+    def get_artifact(self, artifact_id: str) -> Handoff | None:
+        """The handoff record ``artifact_id``, or ``None``."""
+        return self._get("artifacts", check_id(artifact_id, "artifact id"), Handoff)
+
+    def get_run(self, run_id: str) -> Run | None:
+        """The run ``run_id``, or ``None``."""
+        return self._get("runs", check_id(run_id, "run id"), Run)
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        """The task record ``task_id``, or ``None``."""
+        return self._get("tasks", check_id(task_id, "task id"), TaskRecord)
+
+    def get_escalation(self, escalation_id: str) -> Escalation | None:
+        """The escalation ``escalation_id``, or ``None``."""
+        return self._get("escalations", check_id(escalation_id, "escalation id"), Escalation)
+
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The run an idempotency key points at, with its request digest, or ``None``."""
+        raw = key.encode()
+        with self._read() as txn:
+            data = txn.get(raw, db=self._dbs["idempotency"])
+        if data is None:
+            return None
+        run_id, digest = self._decode("idempotency", raw, data, tuple[str, str])
+        return IdempotencyRecord(run_id, digest)
+
+    def _scan_index(
+        self,
+        txn: lmdb.Transaction[bytes],
+        index: str,
+        prefix: bytes,
+        after: bytes | None,
+        limit: int,
+    ) -> tuple[list[bytes], bool]:
+        """Ids under ``prefix`` in ``index``, after id ``after``; and whether more follow."""
+        ids: list[bytes] = []
+        start = prefix + (after + b"\x01" if after else b"")
+        cursor = txn.cursor(db=self._dbs[index])
+        if not cursor.set_range(start):
+            return ids, False
+        for key in cursor.iternext(keys=True, values=False):
+            if not key.startswith(prefix):
+                return ids, False
+            if len(ids) == limit:
+                return ids, True
+            ids.append(key[len(prefix) :])
+        return ids, False
+
+    def _page(
+        self, index: str, prefix: bytes, db: str, tp: type[Any], limit: int, cursor: str | None
+    ) -> Page:
+        after = check_id(cursor, "cursor") if cursor else None
+        with self._read() as txn:
+            ids, more = self._scan_index(txn, index, prefix, after, limit)
+            raw = [(key, txn.get(key, db=self._dbs[db])) for key in ids]
+        items = [self._decode(db, key, data, tp) for key, data in raw if data is not None]
+        return Page(items=items, cursor=ids[-1].decode() if more and ids else None)
+
+    def artifacts(
+        self,
+        *,
+        run_id: str | None = None,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        kind: str | None = None,
+        tag: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Handoff records through one index, oldest first.
+
+        Exactly one selector: ``run_id``; ``pipeline`` (and optionally ``stage``); ``kind``;
+        or ``tag``.
+
+        Raises:
+            ValueError: no selector or more than one.
+            InvalidKey: a selector is not a valid id or name.
+        """
+        given = [x is not None for x in (run_id, pipeline, kind, tag)]
+        if sum(given) != 1 or (stage is not None and pipeline is None):
+            raise ValueError(
+                "select artifacts by exactly one of run_id, pipeline[+stage], kind, tag"
+            )
+        if run_id is not None:
+            index, prefix = "ix_run_artifacts", check_id(run_id, "run id") + SEP
+        elif pipeline is not None:
+            check_name(pipeline, "pipeline")
+            if stage is None:
+                return self._page_stage_any(pipeline, limit, cursor)
+            index, prefix = (
+                "ix_stage_artifacts",
+                _join(pipeline, check_name(stage, "stage").decode()) + SEP,
+            )
+        elif kind is not None:
+            index, prefix = "ix_kind_artifacts", check_name(kind, "kind") + SEP
+        else:
+            index, prefix = "ix_tag_artifacts", check_name(tag or "", "tag") + SEP
+        return self._page(index, prefix, "artifacts", Handoff, limit, cursor)
+
+    def _page_stage_any(self, pipeline: str, limit: int, cursor: str | None) -> Page:
+        # The (pipeline, stage) index is ordered by stage first; a pipeline-wide listing
+        # gathers every stage and orders by id (creation time).
+        prefix = pipeline.encode() + SEP
+        after = check_id(cursor, "cursor") if cursor else None
+        with self._read() as txn:
+            keys, _ = self._scan_index(txn, "ix_stage_artifacts", prefix, None, 1 << 62)
+            ids = sorted(key.rsplit(SEP, 1)[1] for key in keys)
+            if after is not None:
+                ids = [i for i in ids if i > after]
+            more = len(ids) > limit
+            ids = ids[:limit]
+            raw = [(key, txn.get(key, db=self._dbs["artifacts"])) for key in ids]
+        items = [self._decode("artifacts", k, d, Handoff) for k, d in raw if d is not None]
+        return Page(items=items, cursor=ids[-1].decode() if more and ids else None)
+
+    def run_handoffs(self, run_id: str) -> list[Handoff]:
+        """Every handoff of a run, in the order they were committed."""
+        page = self.artifacts(run_id=run_id, limit=1 << 62)
+        return page.items
+
+    def runs(
+        self,
+        *,
+        state: str | None = None,
+        pipeline: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Runs, oldest first; by ``state`` through its index, filtered by ``pipeline``."""
+        after = check_id(cursor, "cursor") if cursor else None
+        if pipeline is not None:
+            check_name(pipeline, "pipeline")
+        items: list[Run] = []
+        last: bytes | None = None
+        with self._read() as txn:
+            if state is not None:
+                prefix = check_name(state, "state") + SEP
+                ids, _ = self._scan_index(txn, "ix_run_state", prefix, after, 1 << 62)
+                source: Iterator[tuple[bytes, bytes | None]] = (
+                    (k, txn.get(k, db=self._dbs["runs"])) for k in ids
+                )
+            else:
+                cur = txn.cursor(db=self._dbs["runs"])
+                found = cur.set_range(after + b"\x01") if after else cur.first()
+                source = cur.iternext() if found else iter(())
+            for key, data in source:
+                if data is None:
+                    continue
+                run = self._decode("runs", key, data, Run)
+                if pipeline is not None and run.pipeline != pipeline:
+                    continue
+                if len(items) == limit:
+                    return Page(items=items, cursor=last.decode() if last else None)
+                items.append(run)
+                last = key
+        return Page(items=items, cursor=None)
+
+    def escalations(
+        self, *, state: str | None = "open", limit: int = 100, cursor: str | None = None
+    ) -> Page:
+        """Escalations in ``state`` (all when ``None``), oldest first."""
+        if state is None:
+            after = check_id(cursor, "cursor") if cursor else None
+            with self._read() as txn:
+                cur = txn.cursor(db=self._dbs["escalations"])
+                found = cur.set_range(after + b"\x01") if after else cur.first()
+                pairs: list[tuple[bytes, bytes]] = []
+                for pair in cur.iternext() if found else iter(()):
+                    if len(pairs) == limit + 1:
+                        break
+                    pairs.append(pair)
+            more = len(pairs) > limit
+            pairs = pairs[:limit]
+            items = [self._decode("escalations", k, v, Escalation) for k, v in pairs]
+            return Page(items=items, cursor=pairs[-1][0].decode() if more and pairs else None)
+        prefix = check_name(state, "state") + SEP
+        return self._page("ix_escalation_state", prefix, "escalations", Escalation, limit, cursor)
+
+    def tasks(self, state: str) -> list[TaskRecord]:
+        """Every task record in ``state`` (``ready``, ``running`` or ``done``)."""
+        prefix = check_name(state, "state") + SEP
+        with self._read() as txn:
+            ids, _ = self._scan_index(txn, "ix_task_state", prefix, None, 1 << 62)
+            raw = [(k, txn.get(k, db=self._dbs["tasks"])) for k in ids]
+        return [self._decode("tasks", k, d, TaskRecord) for k, d in raw if d is not None]
+
+    def pending_tasks(self) -> list[TaskRecord]:
+        """Every ready or running task: what a restarted runtime must dispatch again."""
+        return sorted(self.tasks("ready") + self.tasks("running"), key=lambda t: t.task_id)
+
+    def journal(self, after: int = 0, limit: int = 1000) -> list[Event]:
+        """Journal events with ``seq > after``, in order, at most ``limit``."""
+        out: list[Event] = []
+        with self._read() as txn:
+            cur = txn.cursor(db=self._dbs["journal"])
+            if not cur.set_range((after + 1).to_bytes(8, "big")):
+                return out
+            for key, data in cur.iternext():
+                if len(out) == limit:
+                    break
+                out.append(self._decode("journal", key, data, Event))
+        return out
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last committed journal event (0: none yet)."""
+        return self._last_seq
+
+    def _read_last_seq(self) -> int:
+        with self._read() as txn:
+            cur = txn.cursor(db=self._dbs["journal"])
+            return int.from_bytes(cur.key(), "big") if cur.last() else 0
+
+    def statistics(self) -> StoreStatistics:
+        """Entries per DB, map size and use, commit counters."""
+        with self._read() as txn:
+            entries = {name: txn.stat(self._dbs[name])["entries"] for name in _DBS}
+            env = self._require_env()
+            info = env.info()
+            psize = env.stat()["psize"]
+        return StoreStatistics(
+            path=str(self.path),
+            entries=entries,
+            map_size=info["map_size"],
+            map_used=(info["last_pgno"] + 1) * psize,
+            commits=self._commits,
+            batches=self._batches,
+            resizes=self._resizes,
+            last_seq=self._last_seq,
+        )
+
+    # ----------------------------------------------------------------- checking
+
+    def verify(self) -> list[str]:
+        """Scan everything; return each disagreement between records and indexes (empty: clean).
+
+        Checks that every record decodes, every index entry points at a record that agrees
+        with it, every record has its index entries, and the journal has no gaps.
+        """
+        problems: list[str] = []
+        with self._read() as txn:
+            expected: dict[str, set[bytes]] = {
+                "ix_run_artifacts": set(),
+                "ix_stage_artifacts": set(),
+                "ix_kind_artifacts": set(),
+                "ix_tag_artifacts": set(),
+                "ix_run_state": set(),
+                "ix_task_state": set(),
+                "ix_escalation_state": set(),
+            }
+            for key, data in txn.cursor(db=self._dbs["artifacts"]):
+                try:
+                    h = self._decode("artifacts", key, data, Handoff)
+                except StoreCorrupt as exc:
+                    problems.append(str(exc))
+                    continue
+                expected["ix_run_artifacts"].add(h.run_id.encode() + SEP + key)
+                expected["ix_stage_artifacts"].add(_join(h.pipeline, h.stage) + SEP + key)
+                expected["ix_kind_artifacts"].add(h.kind.encode() + SEP + key)
+                for tag in h.tags:
+                    expected["ix_tag_artifacts"].add(tag.encode() + SEP + key)
+            for db, index, tp in (
+                ("runs", "ix_run_state", Run),
+                ("tasks", "ix_task_state", TaskRecord),
+                ("escalations", "ix_escalation_state", Escalation),
+            ):
+                for key, data in txn.cursor(db=self._dbs[db]):
+                    try:
+                        record: Any = self._decode(db, key, data, tp)
+                    except StoreCorrupt as exc:
+                        problems.append(str(exc))
+                        continue
+                    expected[index].add(record.state.encode() + SEP + key)
+            for index, want in expected.items():
+                have = {k for k, _ in txn.cursor(db=self._dbs[index])}
+                problems.extend(f"{index}: missing entry {k!r}" for k in sorted(want - have))
+                problems.extend(f"{index}: dangling entry {k!r}" for k in sorted(have - want))
+            previous = 0
+            for key, data in txn.cursor(db=self._dbs["journal"]):
+                seq = int.from_bytes(key, "big")
+                if seq != previous + 1:
+                    problems.append(f"journal: gap between {previous} and {seq}")
+                previous = seq
+                try:
+                    event = self._decode("journal", key, data, Event)
+                except StoreCorrupt as exc:
+                    problems.append(str(exc))
+                    continue
+                if event.seq != seq:
+                    problems.append(f"journal: event at {seq} says seq {event.seq}")
+        return problems
+
+
+_state_decoder = msgspec.msgpack.Decoder(_StateOnly)
+
+
+def _join(*parts: str) -> bytes:
+    return SEP.join(p.encode() for p in parts)
