@@ -36,8 +36,9 @@ ResolutionAction = Literal["approve", "revise", "cancel"]
 class Run(msgspec.Struct, frozen=True, kw_only=True):
     """One pipeline instance working on one input.
 
-    ``revisions[stage]`` counts how many times that stage was sent back (its next task's
-    revision number); ``attempts[stage]`` is the attempt of its current or last task.
+    ``outputs[stage]`` counts the handoffs that stage recorded (so the next one's revision
+    number); ``revisions[stage]`` counts how many times the stage was sent back (by a review,
+    a gate or a person); ``attempts[stage]`` is the attempt of its current or last task.
     ``latest[stage]`` is the id of that stage's latest accepted handoff: what downstream
     tasks receive as inputs.
     """
@@ -48,6 +49,7 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     stage: Name | None = None
     input: dict[str, Any] = {}
     revisions: dict[Name, NonNegative] = {}
+    outputs: dict[Name, NonNegative] = {}
     attempts: dict[Name, NonNegative] = {}
     latest: dict[Name, Id] = {}
     #: Per-stage revision limits raised by a person ("revise" grants one more cycle).

@@ -1,0 +1,51 @@
+"""The actors: agent pools, the orchestrator, the supervisor, and what they tell each other."""
+
+from handoffs.actors.agent import AgentActor, AgentFactory, make_agent_factory
+from handoffs.actors.checks import ValidOutput, check_gates, effective_quality, validate_output
+from handoffs.actors.dispatch import Dispatcher, Slot
+from handoffs.actors.errors import (
+    EscalationNotFound,
+    EscalationResolved,
+    IdempotencyConflict,
+    RoleNotFound,
+    RuntimeClosed,
+    RuntimeFault,
+    UnknownPipeline,
+)
+from handoffs.actors.metrics import RuntimeMetrics
+from handoffs.actors.orchestrator import Orchestrator, render_instruction
+from handoffs.actors.pipelines import Pipelines, Stage, config_problems
+from handoffs.actors.supervisor import ChildSpec, RoleHealth, Supervisor, SupervisorStatistics
+from handoffs.actors.timers import Timers
+from handoffs.actors.waiters import RunWaiters
+
+__all__ = [
+    "AgentActor",
+    "AgentFactory",
+    "ChildSpec",
+    "Dispatcher",
+    "EscalationNotFound",
+    "EscalationResolved",
+    "IdempotencyConflict",
+    "Orchestrator",
+    "Pipelines",
+    "RoleHealth",
+    "RoleNotFound",
+    "RunWaiters",
+    "RuntimeClosed",
+    "RuntimeFault",
+    "RuntimeMetrics",
+    "Slot",
+    "Stage",
+    "Supervisor",
+    "SupervisorStatistics",
+    "Timers",
+    "UnknownPipeline",
+    "ValidOutput",
+    "check_gates",
+    "config_problems",
+    "effective_quality",
+    "make_agent_factory",
+    "render_instruction",
+    "validate_output",
+]

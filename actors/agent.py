@@ -1,0 +1,161 @@
+"""The agent actor: runs the user's agent code, in its own thread, one task at a time.
+
+An agent is a plain callable ``def write(task: Task) -> Draft``, or a class with ``__call__``
+and optional ``setup()`` / ``teardown()``; a class is instantiated once per actor, so each
+actor (and each restart) gets fresh agent state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+from handoffs.actors.protocol import ActorExited, Perform, TaskDone, TaskFailed
+from handoffs.messages import Result, Task
+
+__all__ = ["AgentActor", "AgentFactory", "make_agent_factory"]
+
+log = logging.getLogger("handoffs.agent")
+
+AgentCallable = Callable[[Task], Any]
+AgentFactory = Callable[[], AgentCallable]
+
+
+def make_agent_factory(obj: object) -> AgentFactory:
+    """A factory giving each actor its agent: a new instance for a class, else ``obj`` itself.
+
+    Raises:
+        TypeError: ``obj`` is neither a class nor a callable.
+    """
+    if isinstance(obj, type):
+        cls: type[Any] = obj
+        return cls
+    if callable(obj):
+        fn: AgentCallable = obj
+        return lambda: fn
+    raise TypeError(f"agent {obj!r} is neither a callable nor a class")
+
+
+class AgentActor(pykka.ThreadingActor):
+    """One member of a role's pool.
+
+    Exceptions from agent code are task failures (the orchestrator retries with backoff);
+    the actor lives on. A ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``, ...) is
+    contained too: reported as a fatal failure, then this actor stops and the supervisor
+    starts a fresh one. It never reaches pykka, which would stop every actor.
+    """
+
+    # A hung agent cannot be killed in Python; a daemon thread at least lets the process exit.
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        role: str,
+        index: int,
+        factory: AgentFactory,
+        orchestrator: pykka.ActorRef[Any],
+        supervisor: pykka.ActorRef[Any] | None,
+        generation: int = 0,
+    ) -> None:
+        super().__init__()
+        self.role = role
+        self.index = index
+        self.name = f"{role}/{index}.{generation}"
+        self._factory = factory
+        self._orchestrator = orchestrator
+        self._supervisor = supervisor
+        self._agent: AgentCallable | None = None
+        self._exit_reported = False
+
+    def on_start(self) -> None:
+        """Build the agent and run its ``setup()``. Runs in the actor's own thread."""
+        try:
+            agent = self._factory()
+            setup = getattr(agent, "setup", None)
+            if callable(setup):
+                setup()
+            self._agent = agent
+        except BaseException as exc:  # any failure to start is a crash the supervisor handles
+            log.error("agent %s failed to start: %r", self.name, exc)
+            self._report_exit(abnormal=True, reason=f"setup failed: {type(exc).__name__}: {exc}")
+            self._stop()
+
+    def on_stop(self) -> None:
+        """Run the agent's ``teardown()``. Runs in the actor's own thread."""
+        teardown = getattr(self._agent, "teardown", None)
+        if callable(teardown):
+            try:
+                teardown()
+            except Exception as exc:
+                log.warning("agent %s teardown failed: %r", self.name, exc)
+        self._report_exit(abnormal=False, reason="stopped")
+
+    def on_failure(self, *exc_info: object) -> None:
+        """An exception escaped this actor (a bug in the runtime, not the agent)."""
+        self._report_exit(abnormal=True, reason=f"actor failed: {exc_info[1]!r}")
+
+    def _report_exit(self, *, abnormal: bool, reason: str) -> None:
+        if self._exit_reported:
+            return
+        self._exit_reported = True
+        message = ActorExited(self.role, self.index, self.name, abnormal, reason)
+        self._orchestrator.tell(message)
+        if self._supervisor is not None:
+            self._supervisor.tell(message)
+
+    def on_receive(self, message: Perform) -> None:
+        """Run one task and tell the orchestrator how it went. Runs in the actor's thread."""
+        task = message.task
+        agent = self._agent
+        started = time.perf_counter()
+        try:
+            if agent is None:
+                raise RuntimeError(f"agent {self.name} is not started")
+            output = agent(task)
+        except Exception as exc:
+            self._orchestrator.tell(
+                TaskFailed(
+                    task.task_id,
+                    task.attempt,
+                    self.name,
+                    f"{type(exc).__name__}: {exc}",
+                    time.perf_counter() - started,
+                )
+            )
+            return
+        except BaseException as exc:
+            self._orchestrator.tell(
+                TaskFailed(
+                    task.task_id,
+                    task.attempt,
+                    self.name,
+                    f"{type(exc).__name__}: {exc}",
+                    time.perf_counter() - started,
+                    fatal=True,
+                )
+            )
+            self._report_exit(abnormal=True, reason=f"{type(exc).__name__} in agent code")
+            self.stop_now()
+            return
+        quality = None
+        tags: list[str] = []
+        if isinstance(output, Result):
+            quality, tags, output = output.quality, list(output.tags), output.output
+        self._orchestrator.tell(
+            TaskDone(
+                task.task_id,
+                task.attempt,
+                self.name,
+                output,
+                quality,
+                tags,
+                time.perf_counter() - started,
+            )
+        )
+
+    def stop_now(self) -> None:
+        """Stop after this message; queued tasks are dropped (the orchestrator re-sends them)."""
+        self._stop()

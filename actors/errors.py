@@ -1,0 +1,72 @@
+"""Errors raised by ``handoffs.actors`` and the runtime facade.
+
+The tree::
+
+    RuntimeFault
+    ├── UnknownPipeline        submit() named a pipeline the config does not have
+    ├── IdempotencyConflict    an idempotency key was reused with a different request
+    ├── EscalationNotFound     resolve() named an escalation that does not exist
+    ├── EscalationResolved     resolve() on an escalation a person already resolved
+    ├── RoleNotFound           a role name the config does not have
+    └── RuntimeClosed          the runtime is closed or closing
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EscalationNotFound",
+    "EscalationResolved",
+    "IdempotencyConflict",
+    "RoleNotFound",
+    "RuntimeClosed",
+    "RuntimeFault",
+    "UnknownPipeline",
+]
+
+
+class RuntimeFault(Exception):
+    """Root of the errors the runtime raises to its callers."""
+
+
+class UnknownPipeline(RuntimeFault):
+    """The pipeline is not in the config."""
+
+    def __init__(self, pipeline: str, known: list[str]) -> None:
+        super().__init__(f"unknown pipeline {pipeline!r} (known: {', '.join(sorted(known))})")
+        self.pipeline = pipeline
+
+
+class IdempotencyConflict(RuntimeFault):
+    """The idempotency key already names a run made from a different request."""
+
+    def __init__(self, key: str, run_id: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was used for run {run_id} with a different request"
+        )
+        self.key = key
+        self.run_id = run_id
+
+
+class EscalationNotFound(RuntimeFault):
+    """No escalation has this id."""
+
+    def __init__(self, escalation_id: str) -> None:
+        super().__init__(f"no escalation {escalation_id!r}")
+        self.escalation_id = escalation_id
+
+
+class EscalationResolved(RuntimeFault):
+    """The escalation was already resolved; a second decision is refused, not applied."""
+
+    def __init__(self, escalation_id: str, action: str) -> None:
+        super().__init__(f"escalation {escalation_id} is already resolved ({action})")
+        self.escalation_id = escalation_id
+        self.action = action
+
+
+class RoleNotFound(RuntimeFault):
+    """The role is not in the config."""
+
+
+class RuntimeClosed(RuntimeFault):
+    """The runtime is closed or closing."""

@@ -1,0 +1,154 @@
+"""Pipelines compiled from a config: stage specs with their contract types, checked as a graph.
+
+Checks (each problem names the key): every stage's role exists, every contract is registered,
+every ``next`` / ``on_reject`` names a stage of the same pipeline, a review (``Verdict``)
+stage has ``on_reject``, every stage is reachable from ``start``, ``next`` edges form no
+cycle (so every loop passes through an ``on_reject`` edge, bounded by ``max_revisions``), and
+every instruction is a valid format string.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+
+import msgspec
+from handoffs.messages import (
+    Config,
+    ConfigError,
+    ContractError,
+    ContractRegistry,
+    PipelineSpec,
+    StageSpec,
+    TriggerSpec,
+    Verdict,
+)
+
+__all__ = ["Pipelines", "Stage", "config_problems"]
+
+
+class Stage(msgspec.Struct, frozen=True):
+    """A stage with everything the orchestrator needs at hand."""
+
+    pipeline: str
+    name: str
+    spec: StageSpec
+    contract: type[msgspec.Struct]
+    is_review: bool
+
+
+def config_problems(config: Config, registry: ContractRegistry) -> list[str]:
+    """Every structural problem of ``config``, each naming its key; empty when sound."""
+    problems: list[str] = []
+    for pname, pipeline in config.pipelines.items():
+        at = f"pipelines.{pname}"
+        if pipeline.start not in pipeline.stages:
+            problems.append(f"{at}.start: no stage named {pipeline.start!r}")
+        for sname, stage in pipeline.stages.items():
+            sat = f"{at}.stages.{sname}"
+            if stage.role not in config.roles:
+                problems.append(f"{sat}.role: no role named {stage.role!r}")
+            try:
+                contract = registry.get(stage.output)
+            except ContractError as exc:
+                problems.append(f"{sat}.output: {exc}")
+                contract = None
+            for key, target in (("next", stage.next), ("on_reject", stage.on_reject)):
+                if target is not None and target not in pipeline.stages:
+                    problems.append(f"{sat}.{key}: no stage named {target!r} in {pname!r}")
+            if contract is Verdict and stage.on_reject is None:
+                problems.append(f"{sat}.on_reject: a review stage (output Verdict) needs one")
+            if stage.on_reject is not None and contract is not Verdict:
+                problems.append(f"{sat}.on_reject: only a review stage (output Verdict) rejects")
+            try:
+                list(string.Formatter().parse(stage.instruction))
+            except ValueError as exc:
+                problems.append(f"{sat}.instruction: not a valid format string ({exc})")
+        problems.extend(_graph_problems(pname, pipeline))
+        if pipeline.trigger is not None:
+            problems.extend(_trigger_problems(at, pipeline.trigger, registry))
+    return problems
+
+
+def _graph_problems(pname: str, pipeline: PipelineSpec) -> list[str]:
+    problems: list[str] = []
+    stages = pipeline.stages
+    if pipeline.start not in stages:
+        return problems
+    seen: set[str] = set()
+    frontier = [pipeline.start]
+    while frontier:
+        name = frontier.pop()
+        if name in seen or name not in stages:
+            continue
+        seen.add(name)
+        frontier.extend(x for x in (stages[name].next, stages[name].on_reject) if x)
+    problems.extend(
+        f"pipelines.{pname}.stages.{name}: not reachable from start"
+        for name in stages
+        if name not in seen
+    )
+    # `next` edges alone must be acyclic: then every cycle uses an on_reject edge, and those
+    # are bounded by the review stage's max_revisions.
+    for name in stages:
+        path = [name]
+        current = stages[name].next
+        while current is not None and current in stages:
+            if current == name:
+                cycle = " -> ".join([*path, current])
+                problems.append(
+                    f"pipelines.{pname}.stages.{name}.next: unbounded loop {cycle} "
+                    "(loops must go back through a review stage's on_reject)"
+                )
+                break
+            if current in path:
+                break
+            path.append(current)
+            current = stages[current].next
+    return problems
+
+
+def _trigger_problems(at: str, trigger: TriggerSpec, registry: ContractRegistry) -> list[str]:
+    try:
+        contract = registry.get(trigger.kind)
+    except ContractError as exc:
+        return [f"{at}.trigger.kind: {exc}"]
+    fields = {f.name for f in msgspec.structs.fields(contract)}
+    if trigger.when not in fields:
+        return [f"{at}.trigger.when: {trigger.kind} has no field {trigger.when!r}"]
+    return []
+
+
+class Pipelines:
+    """The compiled, checked pipelines of a config.
+
+    Raises:
+        ConfigError: listing every problem ``config_problems`` finds.
+    """
+
+    def __init__(self, config: Config, registry: ContractRegistry) -> None:
+        problems = config_problems(config, registry)
+        if problems:
+            raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        self.config = config
+        self.registry = registry
+        self.stages: dict[tuple[str, str], Stage] = {}
+        for pname, pipeline in config.pipelines.items():
+            for sname, spec in pipeline.stages.items():
+                contract = registry.get(spec.output)
+                self.stages[pname, sname] = Stage(pname, sname, spec, contract, contract is Verdict)
+        self.triggers: dict[str, list[tuple[str, TriggerSpec]]] = {}
+        for pname, pipeline in config.pipelines.items():
+            if pipeline.trigger is not None:
+                self.triggers.setdefault(pipeline.trigger.kind, []).append(
+                    (pname, pipeline.trigger)
+                )
+
+    @property
+    def pipelines(self) -> Mapping[str, PipelineSpec]:
+        """The pipeline specs by name."""
+        return self.config.pipelines
+
+    def stage(self, pipeline: str, stage: str) -> Stage:
+        """The compiled stage (KeyError if unknown)."""
+        return self.stages[pipeline, stage]

@@ -1,0 +1,169 @@
+"""The messages actors tell each other. In-memory only: never encoded, never persisted.
+
+Replies travel in ``pykka.Future`` fields, set by the orchestrator after the commit that
+makes the answer true (a plain ``ask`` would answer before the group commit).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+import pykka
+from handoffs.messages import QualityMarkers, ResolutionAction, Task
+
+__all__ = [
+    "ActorExited",
+    "ActorStarted",
+    "AgentMessage",
+    "Drain",
+    "HealthEvent",
+    "LeaseExpired",
+    "OrchestratorMessage",
+    "Perform",
+    "Redispatch",
+    "Resolve",
+    "RoleDown",
+    "RoleUp",
+    "Submit",
+    "SupervisorMessage",
+    "TaskDone",
+    "TaskFailed",
+]
+
+
+class Perform(msgspec.Struct, frozen=True, tag=True):
+    """Orchestrator -> agent: run this task."""
+
+    task: Task
+
+
+class TaskDone(msgspec.Struct, frozen=True, tag=True):
+    """Agent -> orchestrator: the agent returned (``output`` is not validated yet)."""
+
+    task_id: str
+    attempt: int
+    actor: str
+    output: Any
+    quality: QualityMarkers | None
+    tags: list[str]
+    seconds: float
+
+
+class TaskFailed(msgspec.Struct, frozen=True, tag=True):
+    """Agent -> orchestrator: the agent raised. ``fatal``: it was a BaseException and the
+    actor is stopping (the supervisor restarts it)."""
+
+    task_id: str
+    attempt: int
+    actor: str
+    error: str
+    seconds: float
+    fatal: bool = False
+
+
+class Submit(msgspec.Struct, frozen=True, tag=True):
+    """Runtime -> orchestrator: start a run; ``reply`` gets ``(run_id, created)``."""
+
+    pipeline: str
+    input: dict[str, Any]
+    idempotency_key: str | None
+    digest: str
+    reply: pykka.Future[Any]
+
+
+class Resolve(msgspec.Struct, frozen=True, tag=True):
+    """Runtime -> orchestrator: a person's decision; ``reply`` gets the resolved Escalation."""
+
+    escalation_id: str
+    action: ResolutionAction
+    feedback: str | None
+    reply: pykka.Future[Any] | None
+
+
+class Redispatch(msgspec.Struct, frozen=True, tag=True):
+    """Timer -> orchestrator: a retry's backoff has passed; dispatch ``attempt`` now."""
+
+    task_id: str
+    attempt: int
+
+
+class LeaseExpired(msgspec.Struct, frozen=True, tag=True):
+    """Timer -> orchestrator: ``attempt`` of the task overran its stage's deadline."""
+
+    task_id: str
+    attempt: int
+
+
+class ActorStarted(msgspec.Struct, frozen=True, tag=True):
+    """Supervisor -> orchestrator: a (re)started agent actor can take tasks."""
+
+    role: str
+    index: int
+    ref: pykka.ActorRef[Any]
+    name: str
+
+
+class ActorExited(msgspec.Struct, frozen=True, tag=True):
+    """Agent/supervisor -> orchestrator and supervisor: an agent actor stopped.
+
+    ``abnormal`` when it died (BaseException, failed setup); tasks sent to it and not
+    answered are dispatched again.
+    """
+
+    role: str
+    index: int
+    actor: str
+    abnormal: bool
+    reason: str = ""
+
+
+class RoleDown(msgspec.Struct, frozen=True, tag=True):
+    """Supervisor -> orchestrator: the role exceeded its restart intensity."""
+
+    role: str
+    reason: str
+
+
+class RoleUp(msgspec.Struct, frozen=True, tag=True):
+    """Supervisor -> orchestrator: a person brought the role back."""
+
+    role: str
+
+
+class HealthEvent(msgspec.Struct, frozen=True, tag=True):
+    """Orchestrator -> supervisor: a revision, escalation, task failure or stale result.
+
+    The supervisor keeps these counts (and their metrics) beside the restarts: it is the
+    runtime's health keeper.
+    """
+
+    kind: Literal["revision", "escalation", "failure", "stale"]
+    pipeline: str = ""
+    stage: str = ""
+    role: str = ""
+    run_id: str = ""
+    reason: str = ""
+
+
+class Drain(msgspec.Struct, frozen=True, tag=True):
+    """Runtime -> orchestrator: stop dispatching; ``reply`` is set when nothing is in flight."""
+
+    reply: pykka.Future[Any]
+
+
+AgentMessage = Perform
+OrchestratorMessage = (
+    TaskDone
+    | TaskFailed
+    | Submit
+    | Resolve
+    | Redispatch
+    | LeaseExpired
+    | ActorStarted
+    | ActorExited
+    | RoleDown
+    | RoleUp
+    | Drain
+)
+SupervisorMessage = ActorExited | HealthEvent

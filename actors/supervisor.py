@@ -1,0 +1,320 @@
+"""The supervisor: starts agent actors, restarts the ones that die, and keeps the runtime's
+health (restarts, revisions, escalations, failures, stale results) with their metrics.
+
+OTP's vocabulary: a child spec per role, restart ``permanent`` (always), ``transient`` (only
+after an abnormal exit) or ``temporary`` (never), strategy ``one_for_one``; at most
+``max_restarts`` restarts in ``period`` seconds, then the role is marked down and the
+orchestrator escalates the runs waiting on it. Children start in order, stop in reverse.
+
+Runs in the supervisor's own thread; restart delays run on the shared timer thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter, deque
+from typing import Any
+
+import msgspec
+import pykka
+from handoffs.actors.agent import AgentActor, AgentFactory
+from handoffs.actors.errors import RoleNotFound
+from handoffs.actors.metrics import RuntimeMetrics
+from handoffs.actors.protocol import (
+    ActorExited,
+    ActorStarted,
+    HealthEvent,
+    RoleDown,
+    RoleUp,
+)
+from handoffs.actors.timers import Timers
+from handoffs.messages import RestartPolicy
+
+__all__ = [
+    "ChildSpec",
+    "RoleHealth",
+    "Supervisor",
+    "SupervisorStatistics",
+]
+
+log = logging.getLogger("handoffs.supervisor")
+
+#: How many runs' revision counts the supervisor remembers (the most revised win).
+_TRACKED_RUNS = 10_000
+
+
+class ChildSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """How to start and restart the actors of one role."""
+
+    role: str
+    factory: AgentFactory
+    concurrency: int = 1
+    restart: RestartPolicy = "permanent"
+    max_restarts: int = 5
+    period: float = 10.0
+    backoff: float = 0.01
+
+
+class RoleHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """One role as the supervisor sees it."""
+
+    role: str
+    up: bool
+    actors: int
+    restarts: int
+    failures: int
+    last_exit: str | None = None
+    down_reason: str | None = None
+
+
+class SupervisorStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The health keeper's view: roles, counts, and the runs bouncing most."""
+
+    roles: list[RoleHealth]
+    revisions: int
+    escalations: dict[str, int]
+    failures: int
+    stale_results: int
+    top_runs: list[tuple[str, int]]
+
+
+class _StartChildren(msgspec.Struct, frozen=True):
+    orchestrator: pykka.ActorRef[Any]
+
+
+class _Restart(msgspec.Struct, frozen=True):
+    role: str
+    index: int
+
+
+class _RestartRole(msgspec.Struct, frozen=True):
+    role: str
+
+
+class _StopChildren(msgspec.Struct, frozen=True):
+    timeout: float
+
+
+class _Statistics(msgspec.Struct, frozen=True):
+    top: int
+
+
+class _Role:
+    __slots__ = ("children", "down_reason", "exits", "failures", "generation", "last_exit",
+                 "restarts", "spec")  # fmt: skip
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.spec = spec
+        self.children: dict[int, tuple[pykka.ActorRef[Any], str]] = {}
+        self.exits: deque[float] = deque()
+        self.generation = 0
+        self.restarts = 0
+        self.failures = 0
+        self.last_exit: str | None = None
+        self.down_reason: str | None = None
+
+
+class Supervisor(pykka.ThreadingActor):
+    """Supervises one pool of agent actors per role (``one_for_one``)."""
+
+    def __init__(
+        self,
+        specs: list[ChildSpec],
+        metrics: RuntimeMetrics,
+        timers: Timers,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self._roles = {spec.role: _Role(spec) for spec in specs}
+        self._order = [spec.role for spec in specs]
+        self._metrics = metrics
+        self._timers = timers
+        self._random = random.Random(seed)
+        self._orchestrator: pykka.ActorRef[Any] | None = None
+        self._stopping = False
+        self._revisions: Counter[str] = Counter()
+        self._revisions_total = 0
+        self._escalations: Counter[str] = Counter()
+        self._failures = 0
+        self._stale = 0
+
+    # ----------------------------------------------------------------- public calls (ask)
+
+    @staticmethod
+    def start_children(ref: pykka.ActorRef[Any], orchestrator: pykka.ActorRef[Any]) -> None:
+        """Start every role's actors, in config order; returns once they are started."""
+        ref.ask(_StartChildren(orchestrator))
+
+    @staticmethod
+    def stop_children(ref: pykka.ActorRef[Any], timeout: float) -> None:
+        """Stop every actor, roles in reverse order, waiting up to ``timeout`` for each role."""
+        ref.ask(_StopChildren(timeout))
+
+    @staticmethod
+    def restart_role(ref: pykka.ActorRef[Any], role: str) -> None:
+        """A person brings a role marked down back: fresh actors, restart history cleared."""
+        ref.ask(_RestartRole(role))
+
+    @staticmethod
+    def statistics_of(ref: pykka.ActorRef[Any], top: int = 10) -> SupervisorStatistics:
+        """The supervisor's statistics; also a barrier behind every event told before it."""
+        result = ref.ask(_Statistics(top))
+        assert isinstance(result, SupervisorStatistics)
+        return result
+
+    # ----------------------------------------------------------------- mailbox
+
+    def on_receive(self, message: Any) -> Any:
+        """Handle one message. Runs in the supervisor's thread."""
+        match message:
+            case HealthEvent():
+                self._on_health(message)
+            case ActorExited():
+                self._on_exit(message)
+            case _Restart(role, index):
+                self._restart(role, index)
+            case _StartChildren(orchestrator):
+                self._orchestrator = orchestrator
+                for role in self._order:
+                    state = self._roles[role]
+                    for index in range(state.spec.concurrency):
+                        self._start(state, index)
+            case _RestartRole(role):
+                self._bring_back(role)
+            case _StopChildren(timeout):
+                self._stop_all(timeout)
+            case _Statistics(top):
+                return self._statistics(top)
+            case _:
+                log.warning("supervisor: unexpected message %r", message)
+        return None
+
+    def _start(self, state: _Role, index: int) -> None:
+        orchestrator = self._orchestrator
+        assert orchestrator is not None
+        state.generation += 1
+        ref = AgentActor.start(
+            state.spec.role, index, state.spec.factory, orchestrator, self.actor_ref,
+            state.generation,
+        )  # fmt: skip
+        name = f"{state.spec.role}/{index}.{state.generation}"
+        state.children[index] = (ref, name)
+        orchestrator.tell(ActorStarted(state.spec.role, index, ref, name))
+
+    def _on_exit(self, msg: ActorExited) -> None:
+        state = self._roles.get(msg.role)
+        if state is None or self._stopping:
+            return
+        current = state.children.get(msg.index)
+        if current is None or current[1] != msg.actor:
+            return
+        del state.children[msg.index]
+        state.last_exit = f"{msg.actor}: {msg.reason}"
+        policy = state.spec.restart
+        if policy == "temporary" or (policy == "transient" and not msg.abnormal):
+            return
+        if state.down_reason is not None:
+            return
+        now = time.monotonic()
+        while state.exits and now - state.exits[0] > state.spec.period:
+            state.exits.popleft()
+        if len(state.exits) >= state.spec.max_restarts:
+            reason = (
+                f"{len(state.exits) + 1} exits within {state.spec.period:g}s exceed "
+                f"max_restarts={state.spec.max_restarts}; last: {msg.reason}"
+            )
+            state.down_reason = reason
+            log.error("supervisor: role %s is down: %s", msg.role, reason)
+            for ref, _ in state.children.values():
+                ref.stop(block=False)
+            state.children.clear()
+            if self._orchestrator is not None:
+                self._orchestrator.tell(RoleDown(msg.role, reason))
+            return
+        state.exits.append(now)
+        delay = state.spec.backoff * (2 ** (len(state.exits) - 1))
+        delay += self._random.uniform(0, state.spec.backoff)  # jitter: no restart stampede
+        restart = _Restart(msg.role, msg.index)
+        me = self.actor_ref
+        self._timers.call_later(delay, lambda: me.tell(restart))
+
+    def _restart(self, role: str, index: int) -> None:
+        state = self._roles[role]
+        if self._stopping or state.down_reason is not None or index in state.children:
+            return
+        state.restarts += 1
+        self._metrics.agent_restarts.labels(role).inc()
+        log.info("supervisor: restarting %s/%d", role, index)
+        self._start(state, index)
+
+    def _bring_back(self, role: str) -> None:
+        state = self._roles.get(role)
+        if state is None:
+            raise RoleNotFound(f"unknown role {role!r}")
+        state.down_reason = None
+        state.exits.clear()
+        for index in range(state.spec.concurrency):
+            if index not in state.children:
+                self._start(state, index)
+        if self._orchestrator is not None:
+            self._orchestrator.tell(RoleUp(role))
+
+    def _stop_all(self, timeout: float) -> None:
+        self._stopping = True
+        for role in reversed(self._order):
+            state = self._roles[role]
+            futures = [ref.stop(block=False) for ref, _ in reversed(state.children.values())]
+            deadline = time.monotonic() + timeout
+            for future in futures:
+                try:
+                    future.get(timeout=max(0.0, deadline - time.monotonic()))
+                except pykka.Timeout:
+                    log.warning("supervisor: an actor of %s did not stop (hung agent?)", role)
+            state.children.clear()
+
+    def _on_health(self, event: HealthEvent) -> None:
+        metrics = self._metrics
+        if event.kind == "revision":
+            metrics.revisions.labels(event.pipeline, event.stage).inc()
+            self._revisions_total += 1
+            if event.run_id:
+                self._revisions[event.run_id] += 1
+                if len(self._revisions) > _TRACKED_RUNS:
+                    self._revisions = Counter(dict(self._revisions.most_common(_TRACKED_RUNS // 2)))
+        elif event.kind == "escalation":
+            metrics.escalations.labels(event.pipeline, event.reason).inc()
+            self._escalations[event.reason] += 1
+        elif event.kind == "failure":
+            metrics.task_failures.labels(event.role).inc()
+            self._failures += 1
+            state = self._roles.get(event.role)
+            if state is not None:
+                state.failures += 1
+        elif event.kind == "stale":
+            metrics.stale_results.inc()
+            self._stale += 1
+
+    def _statistics(self, top: int) -> SupervisorStatistics:
+        roles = [
+            RoleHealth(
+                role=role,
+                up=state.down_reason is None,
+                actors=len(state.children),
+                restarts=state.restarts,
+                failures=state.failures,
+                last_exit=state.last_exit,
+                down_reason=state.down_reason,
+            )
+            for role, state in ((r, self._roles[r]) for r in self._order)
+        ]
+        return SupervisorStatistics(
+            roles=roles,
+            revisions=self._revisions_total,
+            escalations=dict(self._escalations),
+            failures=self._failures,
+            stale_results=self._stale,
+            top_runs=self._revisions.most_common(top),
+        )

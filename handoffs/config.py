@@ -1,0 +1,132 @@
+"""Loading a runtime config from TOML: decode with msgspec, register user contracts, import
+agents, compile the pipelines. Every error names the key, and the line where it can be found.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+
+from handoffs.actors import AgentFactory, Pipelines, config_problems, make_agent_factory
+from handoffs.messages import (
+    Config,
+    ConfigError,
+    ContractError,
+    ContractRegistry,
+    field_of,
+    import_object,
+)
+
+__all__ = ["LoadedConfig", "check_config", "load_config"]
+
+
+class LoadedConfig:
+    """A decoded, checked config with its contracts registered and its agents imported."""
+
+    def __init__(
+        self,
+        config: Config,
+        registry: ContractRegistry,
+        agents: dict[str, AgentFactory],
+        source: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.agents = agents
+        self.source = source
+        self.pipelines = Pipelines(config, registry)
+
+
+def _decode(text: str, source: str) -> Config:
+    try:
+        return msgspec.toml.decode(text.encode(), type=Config)
+    except msgspec.ValidationError as exc:
+        path = field_of(exc)
+        message = str(exc).split(" - at `")[0]
+        raise ConfigError(
+            f"{source}: {message}", path=path, line=_line_of(text, path) if path else None
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def _line_of(text: str, path: str) -> int | None:
+    """Best effort: the line of the TOML key at JSON path ``$.a.b.c``."""
+    parts = [p for p in re.split(r"\.|\[\d+\]", path.removeprefix("$")) if p]
+    lines = text.splitlines()
+    header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
+    best: tuple[int, int] | None = None  # (matched parts, line index)
+    for i, line in enumerate(lines):
+        m = header.match(line)
+        if m is None:
+            continue
+        names = [n.strip().strip('"') for n in m.group(1).split(".")]
+        if names == parts[: len(names)] and (best is None or len(names) > best[0]):
+            best = (len(names), i)
+    start, depth = (best[1] + 1, best[0]) if best else (0, 0)
+    rest = parts[depth:]
+    if not rest:
+        return start if best else None
+    key = re.compile(r"(^|[\s{,])" + re.escape(rest[0]) + r"\s*=")
+    for i in range(start, len(lines)):
+        if i > start and header.match(lines[i]):
+            break
+        if key.search(lines[i]):
+            return i + 1
+    return start if best else None
+
+
+def _read(source: str | Path | Config) -> tuple[Config, ContractRegistry, Path | None]:
+    path: Path | None = None
+    if isinstance(source, Config):
+        config = source
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        config = _decode(text, str(path))
+    registry = ContractRegistry()
+    for name, import_path in config.contracts.items():
+        try:
+            registry.register(import_path, name=name)
+        except ContractError as exc:
+            raise ConfigError(str(exc), path=f"$.contracts.{name}") from None
+    return config, registry, path
+
+
+def _agent(role: str, import_path: str) -> AgentFactory:
+    try:
+        return make_agent_factory(import_object(import_path))
+    except (ContractError, TypeError) as exc:
+        raise ConfigError(f"agent of role {role!r}: {exc}", path=f"$.roles.{role}.agent") from None
+
+
+def load_config(source: str | Path | Config) -> LoadedConfig:
+    """Load and check a config from a TOML file path or a ``Config``.
+
+    Raises:
+        ConfigError: the file is unreadable or malformed, a contract or agent does not import,
+            or the pipelines are unsound; the message names the key (and line).
+    """
+    config, registry, path = _read(source)
+    agents = {role: _agent(role, spec.agent) for role, spec in config.roles.items()}
+    return LoadedConfig(config, registry, agents, path)
+
+
+def check_config(source: str | Path) -> list[str]:
+    """Every problem of a config file, each naming its key; empty when it is sound."""
+    try:
+        config, registry, _ = _read(source)
+    except ConfigError as exc:
+        return [str(exc)]
+    problems = []
+    for role, spec in config.roles.items():
+        try:
+            _agent(role, spec.agent)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems + config_problems(config, registry)

@@ -1,0 +1,306 @@
+"""The Runtime: one object that opens the store, starts the actors, and takes work.
+
+::
+
+    with Runtime.open("pipelines.toml", "data/") as rt:
+        run_id = rt.submit("content", {"topic": "vector databases"})
+        run = rt.wait(run_id, timeout=30)
+
+Threads: every method may be called from any thread. Writes go through the orchestrator
+actor (the single writer); reads go straight to the store, which is the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pykka
+from prometheus_client import CollectorRegistry
+
+from handoffs.actors import (
+    ChildSpec,
+    Orchestrator,
+    RuntimeClosed,
+    RuntimeMetrics,
+    RunWaiters,
+    Supervisor,
+    SupervisorStatistics,
+    Timers,
+    UnknownPipeline,
+)
+from handoffs.actors.protocol import Drain, Resolve, Submit
+from handoffs.config import LoadedConfig, load_config
+from handoffs.messages import (
+    Config,
+    Escalation,
+    Handoff,
+    ResolutionAction,
+    Run,
+    decode_msgpack,
+)
+from handoffs.store import Store, StoreOptions, StoreStatistics
+
+__all__ = ["Runtime", "RuntimeStatistics"]
+
+log = logging.getLogger("handoffs.runtime")
+
+_digest_encoder = msgspec.msgpack.Encoder(order="sorted")
+
+
+class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of the whole runtime."""
+
+    store: StoreStatistics
+    supervisor: SupervisorStatistics
+    orchestrator: dict[str, Any]
+    runs: dict[str, int]
+    escalations_open: int
+
+
+class Runtime:
+    """The facade over the knowledge base, the orchestrator and the supervisor."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        store: Store,
+        metrics: RuntimeMetrics,
+        *,
+        prefetch: int = 4,
+        seed: int | None = None,
+    ) -> None:
+        self.config = loaded
+        self.store = store
+        self.metrics = metrics
+        self.registry = metrics.registry
+        self._waiters = RunWaiters()
+        self._timers = Timers()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        store.on_commit = metrics.on_commit
+        metrics.watch_store(store.map_usage)
+        specs = [
+            ChildSpec(
+                role=role,
+                factory=loaded.agents[role],
+                concurrency=spec.concurrency,
+                restart=spec.restart,
+                max_restarts=spec.max_restarts,
+                period=spec.period,
+                backoff=spec.restart_backoff,
+            )
+            for role, spec in loaded.config.roles.items()
+        ]
+        self._supervisor = Supervisor.start(specs, metrics, self._timers, seed=seed)
+        self._orchestrator = Orchestrator.start(
+            store,
+            loaded.pipelines,
+            metrics,
+            self._timers,
+            self._waiters,
+            supervisor=self._supervisor,
+            prefetch=prefetch,
+        )
+        Supervisor.start_children(self._supervisor, self._orchestrator)
+
+    @classmethod
+    def open(
+        cls,
+        config: str | Path | Config | LoadedConfig,
+        data_dir: str | Path,
+        *,
+        registry: CollectorRegistry | None = None,
+        store_options: StoreOptions | None = None,
+        prefetch: int = 4,
+        seed: int | None = None,
+    ) -> Runtime:
+        """Open the store in ``data_dir``, start the actors, and dispatch again every task the
+        store holds as ready or running (crash recovery).
+
+        Args:
+            config: a TOML path, a decoded ``Config``, or a ``LoadedConfig``.
+            data_dir: the knowledge base directory (created 0700 if missing).
+            registry: where to register the metrics; a fresh registry if ``None``.
+            store_options: LMDB settings; default from the config's ``[store]`` table.
+            prefetch: tasks one agent actor may hold at once.
+            seed: seeds the supervisor's restart jitter (for reproducible tests).
+
+        Raises:
+            ConfigError: the config is invalid.
+            StoreLocked: another process has ``data_dir`` open.
+        """
+        loaded = config if isinstance(config, LoadedConfig) else load_config(config)
+        spec = loaded.config.store
+        options = store_options or StoreOptions(
+            map_size=spec.map_size, max_map_size=spec.max_map_size, sync=spec.sync
+        )
+        store = Store.open(data_dir, options)
+        try:
+            metrics = RuntimeMetrics(registry or CollectorRegistry())
+            return cls(loaded, store, metrics, prefetch=prefetch, seed=seed)
+        except BaseException:
+            store.close()
+            raise
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- work
+
+    def submit_request(
+        self,
+        pipeline: str,
+        input: dict[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        timeout: float | None = 30.0,
+    ) -> tuple[str, bool]:
+        """Start a run; return ``(run_id, created)``.
+
+        With an ``idempotency_key``, the same key and request return the existing run
+        (``created`` is False); the same key with another request raises.
+
+        Raises:
+            UnknownPipeline: no such pipeline.
+            IdempotencyConflict: the key was used with a different request.
+            RuntimeClosed: the runtime is closing.
+        """
+        self._require_open()
+        if pipeline not in self.config.config.pipelines:
+            raise UnknownPipeline(pipeline, list(self.config.config.pipelines))
+        digest = hashlib.sha256(_digest_encoder.encode([pipeline, input])).hexdigest()
+        reply: pykka.Future[Any] = pykka.ThreadingFuture()
+        self._orchestrator.tell(Submit(pipeline, input, idempotency_key, digest, reply))
+        run_id, created = reply.get(timeout=timeout)
+        return run_id, created
+
+    def submit(
+        self, pipeline: str, input: dict[str, Any], idempotency_key: str | None = None
+    ) -> str:
+        """Start a run of ``pipeline`` on ``input``; return its id once it is committed."""
+        return self.submit_request(pipeline, input, idempotency_key)[0]
+
+    def resolve(
+        self,
+        escalation_id: str,
+        action: ResolutionAction,
+        feedback: str | None = None,
+        *,
+        timeout: float | None = 30.0,
+    ) -> Escalation:
+        """A person's decision on an escalation: ``approve``, ``revise`` or ``cancel``.
+
+        Raises:
+            EscalationNotFound: no such escalation.
+            EscalationResolved: it was already resolved (nothing is applied twice).
+        """
+        self._require_open()
+        reply: pykka.Future[Any] = pykka.ThreadingFuture()
+        self._orchestrator.tell(Resolve(escalation_id, action, feedback, reply))
+        escalation: Escalation = reply.get(timeout=timeout)
+        return escalation
+
+    def restart_role(self, role: str) -> None:
+        """Bring back a role the supervisor marked down; its escalated runs continue."""
+        self._require_open()
+        Supervisor.restart_role(self._supervisor, role)
+
+    # ----------------------------------------------------------------- queries
+
+    def get_run(self, run_id: str) -> Run | None:
+        """The run as committed, or ``None``."""
+        return self.store.get_run(run_id)
+
+    def handoffs(self, run_id: str) -> list[Handoff]:
+        """A run's handoff history, in order."""
+        return self.store.run_handoffs(run_id)
+
+    def payload(self, handoff: Handoff) -> Any:
+        """A handoff's payload decoded into its contract type."""
+        return decode_msgpack(handoff.payload, self.config.registry.get(handoff.kind))
+
+    def wait(self, run_id: str, timeout: float | None = None) -> Run:
+        """Wait until the run leaves ``running`` (completed, escalated, failed, cancelled).
+
+        Returns the run as it is when it settles, or when ``timeout`` passes (still running).
+
+        Raises:
+            KeyError: no such run.
+        """
+        run = self._waiters.wait(run_id, self.store.get_run, timeout)
+        if run is None:
+            raise KeyError(run_id)
+        return run
+
+    def escalations(self, state: str | None = "open") -> list[Escalation]:
+        """Escalations in ``state`` (all when ``None``), oldest first."""
+        items: list[Escalation] = self.store.escalations(state=state, limit=1 << 62).items
+        return items
+
+    def statistics(self) -> RuntimeStatistics:
+        """Store, supervisor and orchestrator statistics, and runs by state."""
+        self._require_open()
+        supervisor = Supervisor.statistics_of(self._supervisor)
+        orchestrator: dict[str, Any] = self._orchestrator.proxy().statistics().get()
+        return RuntimeStatistics(
+            store=self.store.statistics(),
+            supervisor=supervisor,
+            orchestrator=orchestrator,
+            runs=self.store.count_runs(),
+            escalations_open=self.store.count_escalations().get("open", 0),
+        )
+
+    def health(self) -> tuple[bool, list[str]]:
+        """``(ok, reasons)``: not ok when a role is down or the runtime is closed."""
+        if self._closed:
+            return False, ["runtime is closed"]
+        reasons = [
+            f"role {role.role} is down: {role.down_reason}"
+            for role in Supervisor.statistics_of(self._supervisor).roles
+            if not role.up
+        ]
+        return not reasons, reasons
+
+    # ----------------------------------------------------------------- shutdown
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise RuntimeClosed("the runtime is closed")
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop dispatching, wait up to ``timeout`` for tasks in flight, stop the actors (in
+        reverse start order) and close the store. Unfinished tasks stay in the store and are
+        dispatched again by the next ``Runtime.open``. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        drained: pykka.Future[Any] = pykka.ThreadingFuture()
+        try:
+            self._orchestrator.tell(Drain(drained))
+            drained.get(timeout=timeout)
+        except pykka.Timeout:
+            log.warning("close: tasks still in flight after %.1fs; they stay queued", timeout)
+        except pykka.ActorDeadError:
+            pass
+        with contextlib.suppress(pykka.ActorDeadError):
+            Supervisor.stop_children(self._supervisor, timeout)
+        for ref in (self._orchestrator, self._supervisor):
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                ref.stop(timeout=timeout)
+        self._timers.stop()
+        self.store.close()
