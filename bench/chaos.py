@@ -1,0 +1,211 @@
+"""kill -9 chaos: a child process runs the runtime on a store; we SIGKILL it at random moments
+and start it again on the same store, until every run has completed. Then we count.
+
+    python -m bench.chaos --runs 10000 --kills 100 [--seed 1] [--json PATH]
+
+Prints lost / duplicated / stuck counts (all must be 0) and the restart times (process start
+to runtime open with every unfinished task dispatched again). The test suite runs the short
+version (20 kills, 1,000 runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("a", "b", "c")
+
+
+def chaos_config() -> object:
+    """A 3-stage pipeline of quick agents that never fail: only the kills disturb it."""
+    from handoffs.messages import Config, PipelineSpec, RoleSpec, StageSpec
+
+    stages = {
+        name: StageSpec(role="worker", output="Draft", next=nxt)
+        for name, nxt in (("a", "b"), ("b", "c"), ("c", None))
+    }
+    return Config(
+        roles={"worker": RoleSpec(agent="bench.chaos:agent", concurrency=2)},
+        pipelines={"chaos": PipelineSpec(start="a", stages=stages)},
+    )
+
+
+def agent(task: object) -> object:
+    """A small Draft."""
+    from handoffs.messages import Draft
+
+    return Draft(title=f"{getattr(task, 'stage', '')}", body="x" * 256)
+
+
+def child(data: Path, runs: int) -> None:
+    """Submit runs 0..runs-1 (idempotent keys), wait for each; print progress lines."""
+    from handoffs import Runtime
+
+    started = time.perf_counter()
+    with Runtime.open(chaos_config(), data) as runtime:  # type: ignore[arg-type]
+        print(f"ready {time.perf_counter() - started:.6f}", flush=True)
+        ids = []
+        for n in range(runs):
+            ids.append(runtime.submit("chaos", {"n": n}, idempotency_key=f"chaos-{n}"))
+            print(f"s {n}", flush=True)
+        for n, run_id in enumerate(ids):
+            run = runtime.wait(run_id, timeout=120)
+            print(f"c {n} {run.state}", flush=True)
+    print("done", flush=True)
+
+
+@dataclass
+class Report:
+    """What the chaos run found. ``lost``, ``duplicated`` and ``stuck`` must be 0."""
+
+    runs: int
+    kills: int
+    lifetimes: int = 0
+    completed: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    stuck: int = 0
+    not_completed: int = 0
+    verify_problems: list[str] = field(default_factory=list)
+    lmdb_verify_ok: bool = False
+    restart_seconds: list[float] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        """Nothing lost, duplicated or stuck, and both verifiers clean."""
+        return (
+            self.lost == self.duplicated == self.stuck == self.not_completed == 0
+            and not self.verify_problems
+            and self.lmdb_verify_ok
+        )
+
+
+def _spawn(data: Path, runs: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.chaos", "child", str(data), str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def _read_until(stream: IO[str], lines: int, report: Report) -> bool:
+    """Read ``lines`` progress lines (the ready line timed); False if the child ended."""
+    for _ in range(lines):
+        line = stream.readline()
+        if not line:
+            return False
+        if line.startswith("ready "):
+            report.restart_seconds.append(float(line.split()[1]))
+        if line.strip() == "done":
+            return False
+    return True
+
+
+def run_chaos(data: Path, runs: int, kills: int, seed: int = 1) -> Report:
+    """SIGKILL the child ``kills`` times at random moments, then let it finish; count."""
+    rng = random.Random(seed)
+    report = Report(runs=runs, kills=kills)
+    started = time.perf_counter()
+    for _ in range(kills):
+        proc = _spawn(data, runs)
+        report.lifetimes += 1
+        assert proc.stdout is not None
+        # Somewhere in the submit or completion phase: 1 .. 2 * runs progress lines.
+        alive = _read_until(proc.stdout, rng.randint(1, 2 * runs), report)
+        if alive:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    proc = _spawn(data, runs)
+    report.lifetimes += 1
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("ready "):
+            report.restart_seconds.append(float(line.split()[1]))
+    proc.stdout.close()
+    if proc.wait() != 0:
+        raise RuntimeError(f"the last child exited with {proc.returncode}")
+    report.wall_seconds = time.perf_counter() - started
+    _count(data, report)
+    return report
+
+
+def _count(data: Path, report: Report) -> None:
+    from handoffs.store import Store
+
+    with Store.open(data) as store:
+        runs = store.runs(limit=1 << 62).items
+        by_key = Counter(run.idempotency_key for run in runs)
+        report.duplicated += sum(n - 1 for n in by_key.values() if n > 1)
+        report.lost = sum(1 for n in range(report.runs) if by_key[f"chaos-{n}"] == 0)
+        report.completed = sum(1 for run in runs if run.state == "completed")
+        report.not_completed = len(runs) - report.completed
+        for run in runs:
+            keys = Counter((h.stage, h.revision) for h in store.run_handoffs(run.run_id))
+            report.duplicated += sum(n - 1 for n in keys.values() if n > 1)
+            if run.state == "completed" and set(keys) != {(s, 0) for s in STAGES}:
+                report.lost += 1
+        report.stuck = len(store.pending_tasks())
+        report.verify_problems = store.verify()
+    check = subprocess.run(
+        [sys.executable, "-m", "lmdb", "verify", "-e", str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    report.lmdb_verify_ok = check.returncode == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; ``child DATA RUNS`` is the process being killed."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "child":
+        child(Path(args[1]), int(args[2]))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--kills", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    opts = parser.parse_args(args)
+    with tempfile.TemporaryDirectory(prefix="handoffs-chaos-") as tmp:
+        data = opts.data or Path(tmp) / "kb"
+        report = run_chaos(data, opts.runs, opts.kills, opts.seed)
+    restarts = report.restart_seconds
+    print(
+        f"runs {report.runs}  kills {report.kills}  lifetimes {report.lifetimes}  "
+        f"completed {report.completed}\n"
+        f"lost {report.lost}  duplicated {report.duplicated}  stuck {report.stuck}  "
+        f"not completed {report.not_completed}  verify problems {len(report.verify_problems)}  "
+        f"lmdb verify {'ok' if report.lmdb_verify_ok else 'FAILED'}\n"
+        f"restart to ready: median {statistics.median(restarts) * 1000:.1f} ms, "
+        f"min {min(restarts) * 1000:.1f}, max {max(restarts) * 1000:.1f} ms  "
+        f"(wall {report.wall_seconds:.1f} s)"
+    )
+    if opts.json:
+        opts.json.parent.mkdir(parents=True, exist_ok=True)
+        opts.json.write_text(json.dumps({**asdict(report), "clean": report.clean}, indent=2))
+    return 0 if report.clean else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
