@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from handoffs.config import check_config
+from handoffs.daemon.commands import DAEMON_COMMANDS
+from handoffs.tables import format_table
 
-__all__ = ["main"]
+__all__ = ["format_table", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,10 +22,20 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--runs", "-n", default=24, show_default=True, type=click.IntRange(1, 100_000),
-              help="Runs to submit, spread over the four patterns.")  # fmt: skip
-@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Knowledge base directory (default: a temporary one).")  # fmt: skip
+@click.option(
+    "--runs",
+    "-n",
+    default=24,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Runs to submit, spread over the four patterns.",
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Knowledge base directory (default: a temporary one).",
+)
 def demo(runs: int, data: Path | None) -> None:
     """Run the seed's four handoff patterns and print a table per pipeline."""
     from handoffs.demo import run_demo
@@ -31,13 +43,29 @@ def demo(runs: int, data: Path | None) -> None:
     def go(directory: Path) -> None:
         with click.progressbar(length=runs, label="runs", file=sys.stderr) as bar:
             rows = run_demo(directory, runs, progress=bar.update)
-        headers = ("pipeline", "runs", "completed", "escalated", "failed", "revisions",
-                   "handoffs", "wall s")  # fmt: skip
+        headers = (
+            "pipeline",
+            "runs",
+            "completed",
+            "escalated",
+            "failed",
+            "revisions",
+            "handoffs",
+            "wall s",
+        )
         table: list[tuple[object, ...]] = [
-            (r.pipeline, r.runs, r.completed, r.escalated, r.failed, r.revisions, r.handoffs,
-             f"{r.wall_seconds:.2f}")
+            (
+                r.pipeline,
+                r.runs,
+                r.completed,
+                r.escalated,
+                r.failed,
+                r.revisions,
+                r.handoffs,
+                f"{r.wall_seconds:.2f}",
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
         click.echo(format_table(headers, table))
         click.echo(f"knowledge base: {directory}")
 
@@ -60,26 +88,5 @@ def check(config: Path) -> None:
     click.echo(f"{config}: ok")
 
 
-def format_table(headers: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
-    """A plain text table, numbers right-aligned."""
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    numeric = [all(_is_number(row[i]) for row in cells[1:]) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(cells):
-        parts = [
-            cell.rjust(w) if num else cell.ljust(w)
-            for cell, w, num in zip(row, widths, numeric, strict=True)
-        ]
-        lines.append("  ".join(parts).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+for _command in DAEMON_COMMANDS:
+    main.add_command(_command)

@@ -81,7 +81,14 @@ def run_demo(
         row.cancelled = row.states.get("cancelled", 0)
     total = DemoRow("total", wall_seconds=wall)
     for row in rows.values():
-        for name in ("runs", "completed", "escalated", "failed", "cancelled", "revisions",
-                     "handoffs"):  # fmt: skip
+        for name in (
+            "runs",
+            "completed",
+            "escalated",
+            "failed",
+            "cancelled",
+            "revisions",
+            "handoffs",
+        ):
             setattr(total, name, getattr(total, name) + getattr(row, name))
     return [*sorted(rows.values(), key=lambda r: r.pipeline), total]
