@@ -13,7 +13,7 @@ from handoffs.actors.errors import (
     UnknownPipeline,
 )
 from handoffs.actors.metrics import RuntimeMetrics
-from handoffs.actors.orchestrator import Orchestrator, render_instruction
+from handoffs.actors.orchestrator import Orchestrator, OrchestratorStatistics, render_instruction
 from handoffs.actors.pipelines import Pipelines, Stage, config_problems
 from handoffs.actors.supervisor import ChildSpec, RoleHealth, Supervisor, SupervisorStatistics
 from handoffs.actors.timers import Timers
@@ -28,6 +28,7 @@ __all__ = [
     "EscalationResolved",
     "IdempotencyConflict",
     "Orchestrator",
+    "OrchestratorStatistics",
     "Pipelines",
     "RoleHealth",
     "RoleNotFound",

@@ -7,6 +7,7 @@ actor (and each restart) gets fresh agent state.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -102,9 +103,16 @@ class AgentActor(pykka.ThreadingActor):
             return
         self._exit_reported = True
         message = ActorExited(self.role, self.index, self.name, abnormal, reason)
-        self._orchestrator.tell(message)
+        self._tell(self._orchestrator, message)
         if self._supervisor is not None:
-            self._supervisor.tell(message)
+            self._tell(self._supervisor, message)
+
+    @staticmethod
+    def _tell(ref: pykka.ActorRef[Any], message: object) -> None:
+        # A runtime that closed while this agent was still busy (a hung agent) is gone:
+        # the result has nowhere to go, and the store still holds the task for next time.
+        with contextlib.suppress(pykka.ActorDeadError):
+            ref.tell(message)
 
     def on_receive(self, message: Perform) -> None:
         """Run one task and tell the orchestrator how it went. Runs in the actor's thread."""
@@ -116,18 +124,20 @@ class AgentActor(pykka.ThreadingActor):
                 raise RuntimeError(f"agent {self.name} is not started")
             output = agent(task)
         except Exception as exc:
-            self._orchestrator.tell(
+            self._tell(
+                self._orchestrator,
                 TaskFailed(
                     task.task_id,
                     task.attempt,
                     self.name,
                     f"{type(exc).__name__}: {exc}",
                     time.perf_counter() - started,
-                )
+                ),
             )
             return
         except BaseException as exc:
-            self._orchestrator.tell(
+            self._tell(
+                self._orchestrator,
                 TaskFailed(
                     task.task_id,
                     task.attempt,
@@ -135,7 +145,7 @@ class AgentActor(pykka.ThreadingActor):
                     f"{type(exc).__name__}: {exc}",
                     time.perf_counter() - started,
                     fatal=True,
-                )
+                ),
             )
             self._report_exit(abnormal=True, reason=f"{type(exc).__name__} in agent code")
             self.stop_now()
@@ -144,7 +154,8 @@ class AgentActor(pykka.ThreadingActor):
         tags: list[str] = []
         if isinstance(output, Result):
             quality, tags, output = output.quality, list(output.tags), output.output
-        self._orchestrator.tell(
+        self._tell(
+            self._orchestrator,
             TaskDone(
                 task.task_id,
                 task.attempt,
@@ -153,7 +164,7 @@ class AgentActor(pykka.ThreadingActor):
                 quality,
                 tags,
                 time.perf_counter() - started,
-            )
+            ),
         )
 
     def stop_now(self) -> None:

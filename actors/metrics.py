@@ -15,9 +15,24 @@ from prometheus_client.registry import Collector
 __all__ = ["RuntimeMetrics"]
 
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0, 300.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 _COMMIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 _REVISION_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21)
 
@@ -82,9 +97,11 @@ class RuntimeMetrics:
         )
         self.runs = Gauge("handoffs_runs", "Runs by state.", ["state"], registry=registry)
         self.tasks_inflight = Gauge(
-            "handoffs_tasks_inflight", "Tasks handed to agents, not answered yet.", ["role"],
+            "handoffs_tasks_inflight",
+            "Tasks handed to agents, not answered yet.",
+            ["role"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.task_failures = Counter(
             "handoffs_task_failures",
             "Agent attempts that raised, timed out, crashed or returned invalid output.",

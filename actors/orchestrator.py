@@ -64,7 +64,7 @@ from handoffs.messages import (
 )
 from handoffs.store import Batch, Store, StoreError
 
-__all__ = ["Orchestrator", "render_instruction"]
+__all__ = ["Orchestrator", "OrchestratorStatistics", "render_instruction"]
 
 log = logging.getLogger("handoffs.orchestrator")
 
@@ -85,6 +85,18 @@ def render_instruction(template: str, values: dict[str, Any]) -> str:
         return template.format_map(_Missing(values))
     except (ValueError, IndexError, AttributeError, KeyError):
         return template
+
+
+class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The orchestrator's live state: active runs, live tasks, tasks in flight and waiting."""
+
+    active_runs: int
+    live_tasks: int
+    inflight: int
+    waiting: dict[str, int]
+    roles_down: list[str]
+    processed: int
+    stale: int
 
 
 class _Live:
@@ -166,11 +178,30 @@ class Orchestrator(pykka.ThreadingActor):
     # ----------------------------------------------------------------- mailbox
 
     def on_receive(self, message: OrchestratorMessage) -> Any:
-        """Handle one message. Results wait until the mailbox is empty, then commit together."""
+        """Handle one message. Results wait until the mailbox is empty, then commit together.
+
+        Nothing may stop this actor: an unexpected error is logged and memory is rebuilt from
+        the store, which is the truth.
+        """
+        try:
+            self._receive(message)
+            # Whatever the last message was, results must not wait once the mailbox is empty.
+            if self._pending and self.actor_inbox.empty():
+                self._flush()
+        except Exception:
+            log.exception(
+                "orchestrator: %s failed; reloading from the store", type(message).__name__
+            )
+            self._pending = []
+            self._after = []
+            self._recover()
+        return None
+
+    def _receive(self, message: OrchestratorMessage) -> None:
         match message:
             case TaskDone() | TaskFailed() | Submit() | Resolve() | LeaseExpired() | RoleDown():
                 self._pending.append(message)
-                if len(self._pending) >= MAX_GROUP or self.actor_inbox.empty():
+                if len(self._pending) >= MAX_GROUP:
                     self._flush()
             case Redispatch(task_id, attempt):
                 live = self._live.get(task_id)
@@ -182,16 +213,17 @@ class Orchestrator(pykka.ThreadingActor):
             case ActorExited():
                 self._flush()  # a fatal TaskFailed told before the exit must be decided first
                 self._on_exit(message)
-            case RoleUp(role):
+            case RoleUp(role, reply):
                 self._dispatcher.down.discard(role)
                 self._resume_role(role)
+                if reply is not None:
+                    reply.set(None)
             case Drain(reply):
                 self._flush()
                 self._drain = reply
                 self._check_drained()
             case _:
                 log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
-        return None
 
     def _flush(self) -> None:
         if not self._pending:
@@ -211,7 +243,7 @@ class Orchestrator(pykka.ThreadingActor):
             batches.append(batch)
         after, self._after = self._after, []
         try:
-            if batches:
+            if any(len(batch) for batch in batches):
                 self._store.commit(batches)
         except StoreError as exc:
             log.critical("orchestrator: commit failed, reloading from the store: %s", exc)
@@ -223,7 +255,10 @@ class Orchestrator(pykka.ThreadingActor):
             return
         self.processed += len(pending)
         for action in after:
-            action()
+            try:
+                action()
+            except Exception:  # one failed effect must not cost the others
+                log.exception("orchestrator: post-commit action failed")
 
     def _fail_decision(
         self, message: OrchestratorMessage, exc: Exception, out: list[Batch]
@@ -274,6 +309,7 @@ class Orchestrator(pykka.ThreadingActor):
             self._metrics.inflight(slot.role).dec()
             role = slot.role
             self._after.append(lambda: self._pump(role))
+            self._after.append(self._check_drained)  # a late result may be the last awaited
         live = self._live.get(task_id)
         if live is None or live.record.attempt != attempt or live.slot is None:
             self.stale += 1
@@ -546,8 +582,14 @@ class Orchestrator(pykka.ThreadingActor):
     ) -> None:
         """An attempt failed (raised, timed out, invalid output): retry or escalate."""
         rec = live.record
-        self._health("failure", pipeline=rec.pipeline, stage=rec.stage, role=rec.role,
-                     run_id=rec.run_id, reason=reason)  # fmt: skip
+        self._health(
+            "failure",
+            pipeline=rec.pipeline,
+            stage=rec.stage,
+            role=rec.role,
+            run_id=rec.run_id,
+            reason=reason,
+        )
         batch.event(
             "task.failed",
             run_id=rec.run_id,
@@ -562,9 +604,16 @@ class Orchestrator(pykka.ThreadingActor):
             what = "returned invalid output" if reason == "invalid_output" else "failed"
             summary = f"{rec.stage} {what} on all {rec.attempt} attempts; last: {error}"
             self._escalate(
-                run, rec.stage, reason, summary[:20_000], batch,
-                retry_stage=rec.stage, approve_stage=None, artifact_id=None, feedback=feedback,
-            )  # fmt: skip
+                run,
+                rec.stage,
+                reason,
+                summary[:20_000],
+                batch,
+                retry_stage=rec.stage,
+                approve_stage=None,
+                artifact_id=None,
+                feedback=feedback,
+            )
             return
         # Invalid output and timeouts retry at once (another agent, or the same with
         # feedback); exceptions back off exponentially.
@@ -614,11 +663,16 @@ class Orchestrator(pykka.ThreadingActor):
         stage = self._pipelines.stage(run.pipeline, stage_name)
         if stage.spec.role in self._dispatcher.down:
             self._escalate(
-                run, stage_name, "role_down",
-                f"role {stage.spec.role} is down; {stage_name} cannot run", batch,
-                retry_stage=stage_name, approve_stage=None, artifact_id=None,
+                run,
+                stage_name,
+                "role_down",
+                f"role {stage.spec.role} is down; {stage_name} cannot run",
+                batch,
+                retry_stage=stage_name,
+                approve_stage=None,
+                artifact_id=None,
                 feedback=feedback or [],
-            )  # fmt: skip
+            )
             return
         now = time.time()
         record = TaskRecord(
@@ -652,10 +706,13 @@ class Orchestrator(pykka.ThreadingActor):
         now = time.time()
         batch.put_task(
             msgspec.structs.replace(
-                rec, state="done", updated_at=now, lease_deadline=None,
+                rec,
+                state="done",
+                updated_at=now,
+                lease_deadline=None,
                 last_error=error[:20_000] if error else rec.last_error,
             )
-        )  # fmt: skip
+        )
         self._live.pop(rec.task_id, None)
         self._after.append(self._check_drained)
 
@@ -747,8 +804,9 @@ class Orchestrator(pykka.ThreadingActor):
             stage=stage,
             detail=f"{reason}: {summary}"[:20_000],
         )
-        self._health("escalation", pipeline=run.pipeline, stage=stage, run_id=run.run_id,
-                     reason=reason)  # fmt: skip
+        self._health(
+            "escalation", pipeline=run.pipeline, stage=stage, run_id=run.run_id, reason=reason
+        )
 
         def opened() -> None:
             self._metrics.escalations_open.inc()
@@ -840,10 +898,16 @@ class Orchestrator(pykka.ThreadingActor):
             if run is None:
                 continue
             self._escalate(
-                run, rec.stage, "role_down",
-                f"role {role} is down ({reason}); {rec.stage} cannot run", batch,
-                retry_stage=rec.stage, approve_stage=None, artifact_id=None, feedback=[],
-            )  # fmt: skip
+                run,
+                rec.stage,
+                "role_down",
+                f"role {role} is down ({reason}); {rec.stage} cannot run",
+                batch,
+                retry_stage=rec.stage,
+                approve_stage=None,
+                artifact_id=None,
+                feedback=[],
+            )
         self._dispatcher.waiting(role).clear()
 
     def _resume_role(self, role: str) -> None:
@@ -867,7 +931,12 @@ class Orchestrator(pykka.ThreadingActor):
         self._timers.call_later(delay, lambda: ref.tell(message))
 
     def _dispatch(self, live: _Live) -> None:
-        if self._drain is not None or live.record.task_id not in self._live:
+        # Already sent (through the waiting queue, say): one agent per attempt.
+        if (
+            self._drain is not None
+            or live.slot is not None
+            or live.record.task_id not in self._live
+        ):
             return
         role = live.record.role
         slot = self._dispatcher.pick(role, avoid=live.avoid)
@@ -891,10 +960,17 @@ class Orchestrator(pykka.ThreadingActor):
     def _send(self, live: _Live, slot: Slot) -> None:
         rec = live.record
         task = self._build_task(rec)
+        try:
+            slot.ref.tell(Perform(task))
+        except pykka.ActorDeadError:
+            # Died, and its ActorExited (told after its last result) is on the way: send it
+            # nothing more, give this task to another, and leave what it held to _on_exit.
+            self._dispatcher.remove(slot.role, slot.index, slot.name)
+            self._dispatch(live)
+            return
         slot.inflight.add((rec.task_id, rec.attempt))
         live.slot = slot
         self._metrics.inflight(slot.role).inc()
-        slot.ref.tell(Perform(task))
         if task.deadline is not None:
             expired = LeaseExpired(rec.task_id, rec.attempt)
             ref = self.actor_ref
@@ -930,10 +1006,12 @@ class Orchestrator(pykka.ThreadingActor):
         return value
 
     def _on_exit(self, msg: ActorExited) -> None:
-        slot = self._dispatcher.remove(msg.role, msg.index, msg.actor)
-        self._slots_by_name.pop(msg.actor, None)
+        """The actor is gone, and every result it sent is decided: what it held and had not
+        answered goes to another actor, at the same attempt (it never ran)."""
+        slot = self._slots_by_name.pop(msg.actor, None)
         if slot is None:
             return
+        self._dispatcher.remove(slot.role, slot.index, slot.name)
         self._metrics.inflight(slot.role).dec(len(slot.inflight))
         # pykka dropped whatever was queued in the dead actor's mailbox: send it again.
         for task_id, attempt in sorted(slot.inflight):
@@ -958,17 +1036,17 @@ class Orchestrator(pykka.ThreadingActor):
 
     # ----------------------------------------------------------------- queries
 
-    def statistics(self) -> dict[str, Any]:
-        """Live counts (for ``ask``/proxy callers): runs, tasks, waiting, in flight."""
-        return {
-            "active_runs": len(self._runs),
-            "live_tasks": len(self._live),
-            "inflight": self._dispatcher.inflight_total(),
-            "waiting": {r: len(self._dispatcher.waiting(r)) for r in self._dispatcher.roles()},
-            "roles_down": sorted(self._dispatcher.down),
-            "processed": self.processed,
-            "stale": self.stale,
-        }
+    def statistics(self) -> OrchestratorStatistics:
+        """Live counts (call through a proxy): runs, tasks, waiting, in flight."""
+        return OrchestratorStatistics(
+            active_runs=len(self._runs),
+            live_tasks=len(self._live),
+            inflight=self._dispatcher.inflight_total(),
+            waiting={r: len(self._dispatcher.waiting(r)) for r in self._dispatcher.roles()},
+            roles_down=sorted(self._dispatcher.down),
+            processed=self.processed,
+            stale=self.stale,
+        )
 
 
 def _lease(stage: Stage, start: float) -> float | None:

@@ -126,9 +126,11 @@ class RoleDown(msgspec.Struct, frozen=True, tag=True):
 
 
 class RoleUp(msgspec.Struct, frozen=True, tag=True):
-    """Supervisor -> orchestrator: a person brought the role back."""
+    """Supervisor -> orchestrator: a person brought the role back; ``reply`` is set once the
+    runs escalated for it are resumed (committed)."""
 
     role: str
+    reply: pykka.Future[Any] | None = None
 
 
 class HealthEvent(msgspec.Struct, frozen=True, tag=True):

@@ -91,6 +91,7 @@ class _Restart(msgspec.Struct, frozen=True):
 
 class _RestartRole(msgspec.Struct, frozen=True):
     role: str
+    reply: pykka.Future[Any] | None = None
 
 
 class _StopChildren(msgspec.Struct, frozen=True):
@@ -102,8 +103,16 @@ class _Statistics(msgspec.Struct, frozen=True):
 
 
 class _Role:
-    __slots__ = ("children", "down_reason", "exits", "failures", "generation", "last_exit",
-                 "restarts", "spec")  # fmt: skip
+    __slots__ = (
+        "children",
+        "down_reason",
+        "exits",
+        "failures",
+        "generation",
+        "last_exit",
+        "restarts",
+        "spec",
+    )
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
@@ -154,9 +163,14 @@ class Supervisor(pykka.ThreadingActor):
         ref.ask(_StopChildren(timeout))
 
     @staticmethod
-    def restart_role(ref: pykka.ActorRef[Any], role: str) -> None:
-        """A person brings a role marked down back: fresh actors, restart history cleared."""
-        ref.ask(_RestartRole(role))
+    def restart_role(ref: pykka.ActorRef[Any], role: str, timeout: float | None = 30.0) -> None:
+        """A person brings a role marked down back: fresh actors, restart history cleared.
+
+        Returns once the runs escalated for the role are resumed.
+        """
+        resumed: pykka.Future[Any] = pykka.ThreadingFuture()
+        ref.ask(_RestartRole(role, resumed))
+        resumed.get(timeout=timeout)
 
     @staticmethod
     def statistics_of(ref: pykka.ActorRef[Any], top: int = 10) -> SupervisorStatistics:
@@ -182,8 +196,8 @@ class Supervisor(pykka.ThreadingActor):
                     state = self._roles[role]
                     for index in range(state.spec.concurrency):
                         self._start(state, index)
-            case _RestartRole(role):
-                self._bring_back(role)
+            case _RestartRole(role, reply):
+                self._bring_back(role, reply)
             case _StopChildren(timeout):
                 self._stop_all(timeout)
             case _Statistics(top):
@@ -197,9 +211,13 @@ class Supervisor(pykka.ThreadingActor):
         assert orchestrator is not None
         state.generation += 1
         ref = AgentActor.start(
-            state.spec.role, index, state.spec.factory, orchestrator, self.actor_ref,
+            state.spec.role,
+            index,
+            state.spec.factory,
+            orchestrator,
+            self.actor_ref,
             state.generation,
-        )  # fmt: skip
+        )
         name = f"{state.spec.role}/{index}.{state.generation}"
         state.children[index] = (ref, name)
         orchestrator.tell(ActorStarted(state.spec.role, index, ref, name))
@@ -235,7 +253,9 @@ class Supervisor(pykka.ThreadingActor):
                 self._orchestrator.tell(RoleDown(msg.role, reason))
             return
         state.exits.append(now)
-        delay = state.spec.backoff * (2 ** (len(state.exits) - 1))
+        # Exponential in the restarts within the period, capped: a crash loop slows down
+        # but a recovered role never waits long.
+        delay = min(state.spec.backoff * 2 ** min(len(state.exits) - 1, 16), 1.0)
         delay += self._random.uniform(0, state.spec.backoff)  # jitter: no restart stampede
         restart = _Restart(msg.role, msg.index)
         me = self.actor_ref
@@ -250,7 +270,7 @@ class Supervisor(pykka.ThreadingActor):
         log.info("supervisor: restarting %s/%d", role, index)
         self._start(state, index)
 
-    def _bring_back(self, role: str) -> None:
+    def _bring_back(self, role: str, reply: pykka.Future[Any] | None) -> None:
         state = self._roles.get(role)
         if state is None:
             raise RoleNotFound(f"unknown role {role!r}")
@@ -260,7 +280,7 @@ class Supervisor(pykka.ThreadingActor):
             if index not in state.children:
                 self._start(state, index)
         if self._orchestrator is not None:
-            self._orchestrator.tell(RoleUp(role))
+            self._orchestrator.tell(RoleUp(role, reply))
 
     def _stop_all(self, timeout: float) -> None:
         self._stopping = True

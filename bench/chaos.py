@@ -95,7 +95,10 @@ class Report:
 
 
 def _spawn(data: Path, runs: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "bench.chaos", "child", str(data), str(runs)],
         stdout=subprocess.PIPE,

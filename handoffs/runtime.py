@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from handoffs.actors import (
     ChildSpec,
     Orchestrator,
+    OrchestratorStatistics,
     RuntimeClosed,
     RuntimeMetrics,
     RunWaiters,
@@ -58,7 +59,7 @@ class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
 
     store: StoreStatistics
     supervisor: SupervisorStatistics
-    orchestrator: dict[str, Any]
+    orchestrator: OrchestratorStatistics
     runs: dict[str, int]
     escalations_open: int
 
@@ -250,7 +251,7 @@ class Runtime:
         """Store, supervisor and orchestrator statistics, and runs by state."""
         self._require_open()
         supervisor = Supervisor.statistics_of(self._supervisor)
-        orchestrator: dict[str, Any] = self._orchestrator.proxy().statistics().get()
+        orchestrator = self._orchestrator.proxy().statistics().get()
         return RuntimeStatistics(
             store=self.store.statistics(),
             supervisor=supervisor,

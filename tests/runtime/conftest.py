@@ -37,9 +37,13 @@ def make_config(
 
     def stage(role: str, output: str, **kw: Any) -> StageSpec:
         return StageSpec(
-            role=role, output=output, max_attempts=max_attempts, retry_backoff=0.001,
-            timeout=timeout, **kw,
-        )  # fmt: skip
+            role=role,
+            output=output,
+            max_attempts=max_attempts,
+            retry_backoff=0.001,
+            timeout=timeout,
+            **kw,
+        )
 
     content = PipelineSpec(
         start="research",
@@ -59,7 +63,7 @@ def make_config(
                 on_reject="write",
                 max_revisions=max_revisions,
                 next="publish",
-            ),  # fmt: skip
+            ),
             "publish": stage("publish", "DocPage", instruction="Publish {topic} at {missing}."),
         },
     )
@@ -75,11 +79,13 @@ def make_config(
         start="code",
         stages={
             "code": stage(
-                "code", "CodeChange", gates=GateSpec(require_tests_passed=True),
+                "code",
+                "CodeChange",
+                gates=GateSpec(require_tests_passed=True),
                 max_revisions=max_revisions,
             )
         },
-    )  # fmt: skip
+    )
     return Config(
         roles=roles,
         pipelines={"content": content, "support": support, "kb": kb, "coding": coding},
