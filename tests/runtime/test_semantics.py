@@ -133,7 +133,7 @@ def test_tests_passed_gate_reads_the_code_change(runtime: Runtime) -> None:
 def test_an_always_rejecting_reviewer_sees_n_plus_one_drafts_then_escalates(
     open_runtime: object, max_revisions: int
 ) -> None:
-    from conftest import make_config
+    from runtime_support import make_config
 
     runtime = open_runtime(make_config(max_revisions=max_revisions))  # type: ignore[operator]
     plan = {"review": ["reject"] * 100}

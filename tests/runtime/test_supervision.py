@@ -8,9 +8,9 @@ from typing import Any
 
 import fakes
 import pytest
-from conftest import OpenRuntime, make_config
 from handoffs.messages import Config, PipelineSpec, RoleSpec, StageSpec
 from handoffs.store import Store
+from runtime_support import OpenRuntime, make_config
 
 from handoffs import Runtime
 

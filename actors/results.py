@@ -1,0 +1,359 @@
+"""What an agent's answer leads to: accepted, rejected by a review, sent back by a gate,
+retried, or escalated. A mixin of the orchestrator (see ``state``); runs on its thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from handoffs.actors.checks import ValidOutput, check_gates, effective_quality, validate_output
+from handoffs.actors.pipelines import Stage
+from handoffs.actors.protocol import (
+    LeaseExpired,
+    TaskDone,
+    TaskFailed,
+)
+from handoffs.actors.state import _NAME_RE, LiveTask
+from handoffs.actors.transitions import Transitions, _bump, _lease
+from handoffs.messages import (
+    NAME_PATTERN,
+    EscalationReason,
+    Feedback,
+    Handoff,
+    QualityMarkers,
+    Run,
+    Verdict,
+    new_id,
+)
+from handoffs.store import Batch
+
+__all__ = ["Results"]
+
+
+class Results(Transitions):
+    """Decides agent results, timeouts and failures."""
+
+    def _current(self, task_id: str, attempt: int, actor: str) -> LiveTask | None:
+        """The live task a result belongs to, or ``None`` if it is stale (counted)."""
+        slot = self._slots_by_name.get(actor)
+        if slot is not None and (task_id, attempt) in slot.inflight:
+            slot.inflight.discard((task_id, attempt))
+            self._metrics.inflight(slot.role).dec()
+            role = slot.role
+            self._after.append(lambda: self._pump(role))
+            self._after.append(self._check_drained)  # a late result may be the last awaited
+        live = self._live.get(task_id)
+        if live is None or live.record.attempt != attempt or live.slot is None:
+            self.stale += 1
+            self._health("stale", run_id=live.record.run_id if live else "")
+            return None
+        live.slot = None
+        return live
+
+    def _on_done(self, msg: TaskDone, batch: Batch) -> None:
+        live = self._current(msg.task_id, msg.attempt, msg.actor)
+        if live is None:
+            return
+        rec = live.record
+        run = self._runs[rec.run_id]
+        stage = self._pipelines.stage(rec.pipeline, rec.stage)
+        checked = validate_output(msg.output, stage.contract, stage.spec.output, msg.quality)
+        if isinstance(checked, ValidOutput):
+            bad_tags = [t for t in msg.tags if not isinstance(t, str) or not _NAME_RE.match(t)]
+            if bad_tags:
+                checked = Feedback(
+                    source="validator",
+                    aspect="tags",
+                    issue=f"invalid tags {bad_tags!r}: tags must match {NAME_PATTERN}",
+                    severity="blocker",
+                )
+        if isinstance(checked, Feedback):
+            self._metrics.handoff(rec.pipeline, rec.stage, "invalid", msg.seconds)
+            self._failure(live, run, stage, batch, "invalid_output", checked.issue, [checked])
+            return
+        quality = effective_quality(checked.value, checked.quality)
+        if stage.is_review:
+            verdict: Verdict = checked.value
+            if verdict.approved:
+                self._accept(live, run, stage, checked, quality, msg, batch)
+            else:
+                self._reject(live, run, stage, checked, quality, msg, batch)
+            return
+        failures = check_gates(stage.spec.gates, checked.value, quality)
+        if failures:
+            self._gate_failed(live, run, stage, checked, quality, msg, failures, batch)
+        else:
+            self._accept(live, run, stage, checked, quality, msg, batch)
+
+    def _record(
+        self,
+        run: Run,
+        live: LiveTask,
+        stage: Stage,
+        checked: ValidOutput,
+        quality: QualityMarkers,
+        msg: TaskDone,
+        batch: Batch,
+        *,
+        outcome: str,
+        next_action: str,
+        feedback: list[Feedback] | None = None,
+    ) -> tuple[Run, Handoff]:
+        rec = live.record
+        handoff = Handoff(
+            id=new_id("art"),
+            run_id=run.run_id,
+            pipeline=run.pipeline,
+            stage=rec.stage,
+            kind=stage.spec.output,
+            next_action=next_action[:20_000],
+            produced_by=msg.actor,
+            quality=quality,
+            revision=rec.revision,
+            attempt=rec.attempt,
+            created_at=time.time(),
+            parents=list(run.latest.values()),
+            tags=[*stage.spec.tags, *msg.tags],
+            outcome=outcome,
+            feedback=feedback or [],
+            payload=msgspec.Raw(checked.payload),
+        )
+        batch.put_artifact(handoff)
+        batch.event(
+            "handoff.recorded",
+            run_id=run.run_id,
+            pipeline=run.pipeline,
+            stage=rec.stage,
+            task_id=rec.task_id,
+            artifact_id=handoff.id,
+            attempt=rec.attempt,
+            detail=outcome,
+        )
+        run = _bump(run, outputs=rec.stage, handoffs=True)
+        self._metrics.handoff(run.pipeline, rec.stage, outcome, msg.seconds)
+        return run, handoff
+
+    def _accept(
+        self,
+        live: LiveTask,
+        run: Run,
+        stage: Stage,
+        checked: ValidOutput,
+        quality: QualityMarkers,
+        msg: TaskDone,
+        batch: Batch,
+    ) -> None:
+        nxt = stage.spec.next
+        action = self._next_action(run, nxt)
+        run, handoff = self._record(
+            run, live, stage, checked, quality, msg, batch, outcome="accepted", next_action=action
+        )
+        run = msgspec.structs.replace(run, latest={**run.latest, stage.name: handoff.id})
+        self._payloads[handoff.id] = checked.value
+        self._finish_task(live, batch)
+        for pipeline, trigger in self._pipelines.triggers.get(stage.spec.output, ()):
+            if getattr(checked.value, trigger.when, False) is True:
+                self._start_run(
+                    pipeline,
+                    msgspec.to_builtins(checked.value),
+                    batch,
+                    trigger_artifact=handoff.id,
+                )
+        self._advance(run, nxt, batch)
+
+    def _reject(
+        self,
+        live: LiveTask,
+        run: Run,
+        stage: Stage,
+        checked: ValidOutput,
+        quality: QualityMarkers,
+        msg: TaskDone,
+        batch: Batch,
+    ) -> None:
+        verdict: Verdict = checked.value
+        target = stage.spec.on_reject
+        assert target is not None  # checked by config_problems
+        feedback = list(verdict.feedback) or [
+            Feedback(source="reviewer", issue="rejected without specific feedback")
+        ]
+        revisions = run.revisions.get(target, 0)
+        limit = run.limits.get(target, stage.spec.max_revisions)
+        exhausted = revisions >= limit
+        action = (
+            f"escalate: {stage.name} rejected {revisions + 1} outputs of {target}"
+            if exhausted
+            else f"revise {target}: {len(feedback)} feedback item(s)"
+        )
+        run, _ = self._record(
+            run,
+            live,
+            stage,
+            checked,
+            quality,
+            msg,
+            batch,
+            outcome="rejected",
+            next_action=action,
+            feedback=feedback,
+        )
+        self._finish_task(live, batch)
+        if exhausted:
+            summary = (
+                f"{stage.name} rejected {revisions + 1} outputs of {target} "
+                f"(max_revisions {limit}); last feedback: " + "; ".join(f.issue for f in feedback)
+            )
+            self._escalate(
+                run,
+                stage.name,
+                "revisions_exhausted",
+                summary,
+                batch,
+                retry_stage=target,
+                approve_stage=stage.spec.next,
+                artifact_id=run.latest.get(target),
+                feedback=feedback,
+            )
+        else:
+            self._revise(run, target, feedback, batch)
+
+    def _gate_failed(
+        self,
+        live: LiveTask,
+        run: Run,
+        stage: Stage,
+        checked: ValidOutput,
+        quality: QualityMarkers,
+        msg: TaskDone,
+        failures: list[Feedback],
+        batch: Batch,
+    ) -> None:
+        revisions = run.revisions.get(stage.name, 0)
+        limit = run.limits.get(stage.name, stage.spec.max_revisions)
+        exhausted = revisions >= limit
+        issues = "; ".join(f.issue for f in failures)
+        action = f"escalate: {issues}" if exhausted else f"revise {stage.name}: {issues}"
+        run, handoff = self._record(
+            run,
+            live,
+            stage,
+            checked,
+            quality,
+            msg,
+            batch,
+            outcome="gate_failed",
+            next_action=action,
+            feedback=failures,
+        )
+        self._finish_task(live, batch)
+        if exhausted:
+            summary = (
+                f"{stage.name} failed its quality gates {revisions + 1} times "
+                f"(max_revisions {limit}): {issues}"
+            )
+            self._escalate(
+                run,
+                stage.name,
+                "revisions_exhausted",
+                summary,
+                batch,
+                retry_stage=stage.name,
+                approve_stage=stage.spec.next,
+                artifact_id=handoff.id,
+                feedback=failures,
+            )
+        else:
+            self._revise(run, stage.name, failures, batch)
+
+    def _revise(self, run: Run, stage: str, feedback: list[Feedback], batch: Batch) -> None:
+        run = _bump(run, revisions=stage)
+        self._health("revision", pipeline=run.pipeline, stage=stage, run_id=run.run_id)
+        self._new_task(run, stage, batch, feedback=feedback)
+
+    def _on_failed(self, msg: TaskFailed, batch: Batch) -> None:
+        live = self._current(msg.task_id, msg.attempt, msg.actor)
+        if live is None:
+            return
+        rec = live.record
+        self._metrics.handoff(rec.pipeline, rec.stage, "error", msg.seconds)
+        run = self._runs[rec.run_id]
+        stage = self._pipelines.stage(rec.pipeline, rec.stage)
+        self._failure(live, run, stage, batch, "retries_exhausted", msg.error, [])
+
+    def _on_lease_expired(self, msg: LeaseExpired, batch: Batch) -> None:
+        live = self._live.get(msg.task_id)
+        if live is None or live.record.attempt != msg.attempt or live.slot is None:
+            return
+        live.avoid, live.slot = live.slot, None  # its late result will be stale
+        rec = live.record
+        stage = self._pipelines.stage(rec.pipeline, rec.stage)
+        error = f"timed out after {stage.spec.timeout:g}s on {live.avoid.name}"
+        self._failure(live, self._runs[rec.run_id], stage, batch, "retries_exhausted", error, [])
+
+    def _failure(
+        self,
+        live: LiveTask,
+        run: Run,
+        stage: Stage,
+        batch: Batch,
+        reason: EscalationReason,
+        error: str,
+        feedback: list[Feedback],
+    ) -> None:
+        """An attempt failed (raised, timed out, invalid output): retry or escalate."""
+        rec = live.record
+        self._health(
+            "failure",
+            pipeline=rec.pipeline,
+            stage=rec.stage,
+            role=rec.role,
+            run_id=rec.run_id,
+            reason=reason,
+        )
+        batch.event(
+            "task.failed",
+            run_id=rec.run_id,
+            pipeline=rec.pipeline,
+            stage=rec.stage,
+            task_id=rec.task_id,
+            attempt=rec.attempt,
+            detail=error[:20_000],
+        )
+        if rec.attempt >= stage.spec.max_attempts:
+            self._finish_task(live, batch, error=error)
+            what = "returned invalid output" if reason == "invalid_output" else "failed"
+            summary = f"{rec.stage} {what} on all {rec.attempt} attempts; last: {error}"
+            self._escalate(
+                run,
+                rec.stage,
+                reason,
+                summary[:20_000],
+                batch,
+                retry_stage=rec.stage,
+                approve_stage=None,
+                artifact_id=None,
+                feedback=feedback,
+            )
+            return
+        # Invalid output and timeouts retry at once (another agent, or the same with
+        # feedback); exceptions back off exponentially.
+        delay = 0.0
+        if reason == "retries_exhausted" and live.avoid is None:
+            delay = min(stage.spec.retry_backoff * 2 ** (rec.attempt - 1), 30.0)
+        now = time.time()
+        record = msgspec.structs.replace(
+            rec,
+            state="ready" if delay else "running",
+            attempt=rec.attempt + 1,
+            feedback=feedback or rec.feedback,
+            not_before=now + delay if delay else None,
+            lease_deadline=_lease(stage, now + delay),
+            updated_at=now,
+            last_error=error[:20_000],
+        )
+        live.record = record
+        batch.put_task(record)
+        run = msgspec.structs.replace(run, attempts={**run.attempts, rec.stage: record.attempt})
+        self._put_run(run, batch)
+        self._after.append(lambda: self._dispatch_later(live, delay))

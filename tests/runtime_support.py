@@ -1,0 +1,91 @@
+"""Runtime test helpers: a config of fake agents (see ``fakes``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from handoffs.messages import (
+    Config,
+    GateSpec,
+    PipelineSpec,
+    RoleSpec,
+    StageSpec,
+    TriggerSpec,
+)
+
+from handoffs import Runtime
+
+
+def make_config(
+    *,
+    max_revisions: int = 2,
+    max_attempts: int = 3,
+    timeout: float | None = None,
+    concurrency: int = 1,
+    **role_options: Any,
+) -> Config:
+    """research -> write -> review -> publish, plus support -> (trigger) faq, plus code."""
+    roles = {
+        name: RoleSpec(agent=f"fakes:{name}", concurrency=concurrency, **role_options)
+        for name in ("research", "write", "review", "publish", "support", "faq", "code")
+    }
+
+    def stage(role: str, output: str, **kw: Any) -> StageSpec:
+        return StageSpec(
+            role=role,
+            output=output,
+            max_attempts=max_attempts,
+            retry_backoff=0.001,
+            timeout=timeout,
+            **kw,
+        )
+
+    content = PipelineSpec(
+        start="research",
+        stages={
+            "research": stage(
+                "research",
+                "ResearchFindings",
+                instruction="Research {topic}: key findings with sources.",
+                next="write",
+                gates=GateSpec(min_confidence=0.6, min_sources=2),
+                max_revisions=max_revisions,
+            ),
+            "write": stage("write", "Draft", instruction="Write about {topic}.", next="review"),
+            "review": stage(
+                "review",
+                "Verdict",
+                on_reject="write",
+                max_revisions=max_revisions,
+                next="publish",
+            ),
+            "publish": stage("publish", "DocPage", instruction="Publish {topic} at {missing}."),
+        },
+    )
+    support = PipelineSpec(
+        start="support", stages={"support": stage("support", "SupportResolution")}
+    )
+    kb = PipelineSpec(
+        start="faq",
+        stages={"faq": stage("faq", "DocPage")},
+        trigger=TriggerSpec(kind="SupportResolution", when="doc_gap"),
+    )
+    coding = PipelineSpec(
+        start="code",
+        stages={
+            "code": stage(
+                "code",
+                "CodeChange",
+                gates=GateSpec(require_tests_passed=True),
+                max_revisions=max_revisions,
+            )
+        },
+    )
+    return Config(
+        roles=roles,
+        pipelines={"content": content, "support": support, "kb": kb, "coding": coding},
+    )
+
+
+OpenRuntime = Callable[..., Runtime]
