@@ -5,21 +5,30 @@ agents, compile the pipelines. Every error names the key, and the line where it 
 from __future__ import annotations
 
 import re
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 
 from handoffs.actors import AgentFactory, Pipelines, config_problems, make_agent_factory
 from handoffs.messages import (
+    NAME_PATTERN,
     Config,
     ConfigError,
     ContractError,
     ContractRegistry,
+    PipelineSpec,
+    RoleSpec,
+    StageSpec,
     field_of,
     import_object,
 )
 
 __all__ = ["LoadedConfig", "check_config", "load_config"]
+
+T = TypeVar("T")
 
 
 class LoadedConfig:
@@ -41,15 +50,57 @@ class LoadedConfig:
 
 def _decode(text: str, source: str) -> Config:
     try:
-        return msgspec.toml.decode(text.encode(), type=Config)
-    except msgspec.ValidationError as exc:
-        path = field_of(exc)
-        message = str(exc).split(" - at `")[0]
-        raise ConfigError(
-            f"{source}: {message}", path=path, line=_line_of(text, path) if path else None
-        ) from None
-    except msgspec.DecodeError as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        # msgspec writes a dict key as `[...]`; checking each named table first gives the
+        # error its full path (`$.roles.writer.concurrency`).
+        for path, raw, tp in _named_tables(data):
+            _convert(raw, tp, path)
+        return _convert(data, Config, "$")
+    except _Invalid as exc:
+        unknown = re.search(r"unknown field `([^`]+)`", exc.message)
+        where = f"{exc.path}.{unknown.group(1)}" if unknown else exc.path
+        raise ConfigError(
+            f"{source}: {exc.message}", path=exc.path, line=_line_of(text, where)
+        ) from None
+
+
+class _Invalid(Exception):
+    def __init__(self, message: str, path: str) -> None:
+        self.message = message
+        self.path = path
+
+
+def _convert(raw: object, tp: type[T], at: str) -> T:
+    try:
+        return msgspec.convert(raw, tp)
+    except msgspec.ValidationError as exc:
+        inner = field_of(exc) or "$"
+        message = str(exc).split(" - at `")[0]
+        raise _Invalid(message, at + inner.removeprefix("$")) from None
+
+
+def _named_tables(data: dict[str, Any]) -> Iterator[tuple[str, object, type[Any]]]:
+    """Each role, pipeline and stage table with its path, inner tables first."""
+    for name, raw in _table(data.get("roles")).items():
+        yield f"$.roles.{_key(name, '$.roles')}", raw, RoleSpec
+    for pname, pipeline in _table(data.get("pipelines")).items():
+        at = f"$.pipelines.{_key(pname, '$.pipelines')}"
+        for sname, stage in _table(_table(pipeline).get("stages")).items():
+            yield f"{at}.stages.{_key(sname, at + '.stages')}", stage, StageSpec
+        yield at, pipeline, PipelineSpec
+
+
+def _table(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _key(name: str, at: str) -> str:
+    if not re.match(NAME_PATTERN, name):
+        raise _Invalid(f"name {name!r} must match {NAME_PATTERN}", at)
+    return name
 
 
 def _line_of(text: str, path: str) -> int | None:
