@@ -155,3 +155,42 @@ def code(task: Task) -> Any:
         tests_passed=3,
         tests_failed=1 if step == "lowconf" else 0,
     )
+
+
+def chaos_failure(seed: int, run: int, stage: str, attempt: int, rate: float) -> str | None:
+    """The failure injected for (run, stage, attempt): ``"raise"``, ``"exit"`` or ``None``.
+
+    A pure function of its arguments, so a test can compute what must happen.
+    """
+    import hashlib
+
+    digest = hashlib.blake2b(f"{seed}/{run}/{stage}/{attempt}".encode(), digest_size=8).digest()
+    draw = int.from_bytes(digest[:7], "big") / (1 << 56)
+    if draw >= rate:
+        return None
+    return "exit" if digest[7] & 1 else "raise"
+
+
+def chaotic(task: Task) -> Any:
+    """Fails per ``chaos_failure`` (input: seed, run, rate); else a small Draft."""
+    with _lock:
+        RECEIVED.append(task)
+    kind = chaos_failure(
+        int(task.input["seed"]),
+        int(task.input["run"]),
+        task.stage,
+        task.attempt,
+        float(task.input["rate"]),
+    )
+    if kind is not None:
+        _act(kind)
+    return Draft(title=f"{task.stage} {task.input['run']}", body="x" * 64)
+
+
+def hold_then(task: Task) -> Any:
+    """Blocks until released, then does what ``input["then"]`` says (``exit`` or ``ok``)."""
+    _step(task)
+    HUNG.wait(timeout=60)
+    if task.input.get("then") == "exit" and task.attempt == 1:
+        raise SystemExit("crash with work queued behind")
+    return CodeChange(summary="s", files_changed=[], how_it_works="h", tests_passed=1)

@@ -63,7 +63,7 @@ def test_a_wrong_type_names_the_key_and_its_line(tmp_path: Path) -> None:
 def test_an_unknown_key_is_an_error_not_a_default(tmp_path: Path) -> None:
     text = GOOD.replace("max_revisions = 2", "max_revison = 2")
     with pytest.raises(ConfigError, match=r"Object contains unknown field `max_revison` at "
-                       r"`\$\.pipelines\.p\.stages\.review` \(line 17\)$"):  # fmt: skip
+                       r"`\$\.pipelines\.p\.stages\.review` \(line 20\)$"):  # fmt: skip
         load_config(write(tmp_path, text))
 
 
