@@ -9,21 +9,35 @@ from __future__ import annotations
 import re
 from typing import Final
 
+import msgspec
 from handoffs.messages import (
     ID_PATTERN,
     NAME_PATTERN,
     Escalation,
+    Event,
     Handoff,
     Run,
     TaskRecord,
     encode_msgpack,
+    msgpack_decoder,
 )
 from handoffs.store.errors import InvalidKey
 
-__all__ = ["Batch", "EventDraft", "IdempotencyRecord", "check_id", "check_name"]
+__all__ = [
+    "Batch",
+    "EventDraft",
+    "IdempotencyRecord",
+    "check_id",
+    "check_idempotency_key",
+    "check_name",
+]
 
 _ID: Final = re.compile(ID_PATTERN)
 _NAME: Final = re.compile(NAME_PATTERN)
+# The pattern of ``handoffs.messages.IdempotencyKey``, so a key the store accepts is one a
+# ``Run.idempotency_key`` can hold; printable ASCII also keeps it under LMDB's 511-byte keys.
+_IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]{1,200}$"
+_IDEMPOTENCY_KEY: Final = re.compile(_IDEMPOTENCY_KEY_PATTERN)
 
 
 def check_id(value: str, what: str = "id") -> bytes:
@@ -45,6 +59,17 @@ def check_name(value: str, what: str = "name") -> bytes:
     """
     if not isinstance(value, str) or _NAME.match(value) is None:
         raise InvalidKey(f"invalid {what} {value!r}: expected {NAME_PATTERN}")
+    return value.encode()
+
+
+def check_idempotency_key(value: str) -> bytes:
+    """``value`` as key bytes, if it is a valid idempotency key.
+
+    Raises:
+        InvalidKey: it is not.
+    """
+    if not isinstance(value, str) or _IDEMPOTENCY_KEY.fullmatch(value) is None:
+        raise InvalidKey(f"invalid idempotency key {value!r}: expected {_IDEMPOTENCY_KEY_PATTERN}")
     return value.encode()
 
 
@@ -113,13 +138,25 @@ class Batch:
 
     def put_idempotency(self, key: str, run_id: str, digest: str) -> None:
         """Bind an idempotency key to a run (and the digest of the request body)."""
-        if not key or len(key) > 200 or not key.isprintable():
-            raise InvalidKey(f"invalid idempotency key {key!r}")
+        raw = check_idempotency_key(key)
         check_id(run_id, "run id")
-        self.idempotency.append((key.encode(), encode_msgpack([run_id, digest])))
+        self.idempotency.append((raw, encode_msgpack([run_id, digest])))
 
     def event(self, type: str, **fields: object) -> None:
-        """Append a journal event (``run_id``, ``stage``, ``detail``, ... as keywords)."""
+        """Append a journal event (``run_id``, ``stage``, ``detail``, ... as keywords).
+
+        The fields are checked here: one bad event stored would make every later journal
+        read fail.
+
+        Raises:
+            TypeError: a keyword is not a field of ``Event``.
+            InvalidKey: a value does not validate (an id, a name, a length, ...).
+        """
+        draft = Event(seq=0, at=0.0, type=type, **fields)  # type: ignore[arg-type]
+        try:
+            msgpack_decoder(Event).decode(encode_msgpack(draft))
+        except msgspec.ValidationError as exc:
+            raise InvalidKey(f"invalid event {type!r}: {exc}") from None
         self.events.append(EventDraft(type, fields))
 
     def __len__(self) -> int:

@@ -28,7 +28,13 @@ from handoffs.messages import (
     encode_msgpack,
     msgpack_decoder,
 )
-from handoffs.store.batch import Batch, IdempotencyRecord, check_id, check_name
+from handoffs.store.batch import (
+    Batch,
+    IdempotencyRecord,
+    check_id,
+    check_idempotency_key,
+    check_name,
+)
 from handoffs.store.errors import (
     StoreClosed,
     StoreCorrupt,
@@ -101,6 +107,16 @@ class _StateOnly(msgspec.Struct):
     """Decodes just the ``state`` of a run, task or escalation record (the rest is skipped)."""
 
     state: str = ""
+
+
+class _IndexedOnly(msgspec.Struct):
+    """Decodes just the indexed fields of a handoff record (the payload is skipped)."""
+
+    run_id: str
+    pipeline: str
+    stage: str
+    kind: str
+    tags: list[str] = []
 
 
 class _ReaderGate:
@@ -304,16 +320,14 @@ class Store:
             for batch in batches:
                 for handoff, value in batch.artifacts:
                     aid = handoff.id.encode()
+                    old = txn.get(aid, db=db["artifacts"])
+                    if old is not None:
+                        # Recorded again: drop the old version's entries (its tags may differ).
+                        for index, key in _artifact_entries(_indexed_decoder.decode(old), aid):
+                            txn.delete(key, db=db[index])
                     put(aid, value, db=db["artifacts"])
-                    put(handoff.run_id.encode() + SEP + aid, b"", db=db["ix_run_artifacts"])
-                    put(
-                        _join(handoff.pipeline, handoff.stage) + SEP + aid,
-                        b"",
-                        db=db["ix_stage_artifacts"],
-                    )
-                    put(handoff.kind.encode() + SEP + aid, b"", db=db["ix_kind_artifacts"])
-                    for tag in handoff.tags:
-                        put(tag.encode() + SEP + aid, b"", db=db["ix_tag_artifacts"])
+                    for index, key in _artifact_entries(handoff, aid):
+                        put(key, b"", db=db[index])
                 for run, value in batch.runs:
                     self._put_stateful(txn, "runs", "ix_run_state", run.run_id, run.state, value)
                 for task, value in batch.tasks:
@@ -374,8 +388,12 @@ class Store:
         return self._get("escalations", check_id(escalation_id, "escalation id"), Escalation)
 
     def get_idempotency(self, key: str) -> IdempotencyRecord | None:
-        """The run an idempotency key points at, with its request digest, or ``None``."""
-        raw = key.encode()
+        """The run an idempotency key points at, with its request digest, or ``None``.
+
+        Raises:
+            InvalidKey: ``key`` is not a valid idempotency key.
+        """
+        raw = check_idempotency_key(key)
         with self._read() as txn:
             data = txn.get(raw, db=self._dbs["idempotency"])
         if data is None:
@@ -552,13 +570,36 @@ class Store:
         out: list[Event] = []
         with self._read() as txn:
             cur = txn.cursor(db=self._dbs["journal"])
-            if not cur.set_range((after + 1).to_bytes(8, "big")):
+            if not cur.set_range((max(after, 0) + 1).to_bytes(8, "big")):
                 return out
             for key, data in cur.iternext():
                 if len(out) == limit:
                     break
                 out.append(self._decode("journal", key, data, Event))
         return out
+
+    def _count_index(self, index: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._read() as txn:
+            for key in txn.cursor(db=self._dbs[index]).iternext(keys=True, values=False):
+                state = key.split(SEP, 1)[0].decode()
+                counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    def count_runs(self) -> dict[str, int]:
+        """How many runs are in each state (an index scan; no record is decoded)."""
+        return self._count_index("ix_run_state")
+
+    def count_escalations(self) -> dict[str, int]:
+        """How many escalations are in each state."""
+        return self._count_index("ix_escalation_state")
+
+    def map_usage(self) -> tuple[int, int]:
+        """``(bytes used, map size)`` of the LMDB map."""
+        with self._read():
+            env = self._require_env()
+            info = env.info()
+            return (info["last_pgno"] + 1) * env.stat()["psize"], info["map_size"]
 
     @property
     def last_seq(self) -> int:
@@ -651,6 +692,16 @@ class Store:
 
 
 _state_decoder = msgspec.msgpack.Decoder(_StateOnly)
+_indexed_decoder = msgspec.msgpack.Decoder(_IndexedOnly)
+
+
+def _artifact_entries(handoff: Handoff | _IndexedOnly, aid: bytes) -> Iterator[tuple[str, bytes]]:
+    """The (index, key) entries that point at artifact ``aid``."""
+    yield "ix_run_artifacts", handoff.run_id.encode() + SEP + aid
+    yield "ix_stage_artifacts", _join(handoff.pipeline, handoff.stage) + SEP + aid
+    yield "ix_kind_artifacts", handoff.kind.encode() + SEP + aid
+    for tag in handoff.tags:
+        yield "ix_tag_artifacts", tag.encode() + SEP + aid
 
 
 def _join(*parts: str) -> bytes:
