@@ -4,6 +4,7 @@ The tree::
 
     RuntimeFault
     ├── UnknownPipeline        submit() named a pipeline the config does not have
+    ├── InvalidInput           submit() was given an input that cannot be stored
     ├── IdempotencyConflict    an idempotency key was reused with a different request
     ├── EscalationNotFound     resolve() named an escalation that does not exist
     ├── EscalationResolved     resolve() on an escalation a person already resolved
@@ -17,6 +18,7 @@ __all__ = [
     "EscalationNotFound",
     "EscalationResolved",
     "IdempotencyConflict",
+    "InvalidInput",
     "RoleNotFound",
     "RuntimeClosed",
     "RuntimeFault",
@@ -34,6 +36,10 @@ class UnknownPipeline(RuntimeFault):
     def __init__(self, pipeline: str, known: list[str]) -> None:
         super().__init__(f"unknown pipeline {pipeline!r} (known: {', '.join(sorted(known))})")
         self.pipeline = pipeline
+
+
+class InvalidInput(RuntimeFault):
+    """A run input that is not a JSON-like object with string keys, or is too large."""
 
 
 class IdempotencyConflict(RuntimeFault):

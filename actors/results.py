@@ -60,7 +60,7 @@ class Results(Transitions):
         stage = self._pipelines.stage(rec.pipeline, rec.stage)
         checked = validate_output(msg.output, stage.contract, stage.spec.output, msg.quality)
         if isinstance(checked, ValidOutput):
-            bad_tags = [t for t in msg.tags if not isinstance(t, str) or not _NAME_RE.match(t)]
+            bad_tags = [t for t in msg.tags if not isinstance(t, str) or not _NAME_RE.fullmatch(t)]
             if bad_tags:
                 checked = Feedback(
                     source="validator",

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from handoffs.actors import (
     ChildSpec,
+    InvalidInput,
     Orchestrator,
     OrchestratorStatistics,
     RuntimeClosed,
@@ -52,6 +53,23 @@ __all__ = ["Runtime", "RuntimeStatistics"]
 log = logging.getLogger("handoffs.runtime")
 
 _digest_encoder = msgspec.msgpack.Encoder(order="sorted")
+
+
+#: The largest run input accepted, encoded (the daemon's body limit is 1 MiB).
+MAX_INPUT_BYTES = 1 << 20
+
+
+def _encode_input(pipeline: str, input: object) -> bytes:
+    """The request's canonical bytes (sorted keys), checking the input can be stored."""
+    if not isinstance(input, dict) or not all(isinstance(k, str) for k in input):
+        raise InvalidInput("run input must be an object with string keys")
+    try:
+        encoded = _digest_encoder.encode([pipeline, input])
+    except (TypeError, OverflowError, msgspec.EncodeError) as exc:
+        raise InvalidInput(f"run input cannot be stored: {exc}") from None
+    if len(encoded) > MAX_INPUT_BYTES:
+        raise InvalidInput(f"run input is {len(encoded)} bytes; the limit is {MAX_INPUT_BYTES}")
+    return encoded
 
 
 class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,13 +190,14 @@ class Runtime:
 
         Raises:
             UnknownPipeline: no such pipeline.
+            InvalidInput: ``input`` is not a storable object (or is over 1 MiB encoded).
             IdempotencyConflict: the key was used with a different request.
             RuntimeClosed: the runtime is closing.
         """
         self._require_open()
         if pipeline not in self.config.config.pipelines:
             raise UnknownPipeline(pipeline, list(self.config.config.pipelines))
-        digest = hashlib.sha256(_digest_encoder.encode([pipeline, input])).hexdigest()
+        digest = hashlib.sha256(_encode_input(pipeline, input)).hexdigest()
         reply: pykka.Future[Any] = pykka.ThreadingFuture()
         self._orchestrator.tell(Submit(pipeline, input, idempotency_key, digest, reply))
         run_id, created = reply.get(timeout=timeout)

@@ -46,4 +46,4 @@ def new_id(prefix: str) -> str:
 
 def is_id(value: str) -> bool:
     """Whether ``value`` has the shape of an id made by :func:`new_id`."""
-    return _ID_RE.match(value) is not None
+    return _ID_RE.fullmatch(value) is not None

@@ -46,7 +46,7 @@ def check_id(value: str, what: str = "id") -> bytes:
     Raises:
         InvalidKey: it is not.
     """
-    if not isinstance(value, str) or _ID.match(value) is None:
+    if not isinstance(value, str) or _ID.fullmatch(value) is None:
         raise InvalidKey(f"invalid {what} {value!r}: expected {ID_PATTERN}")
     return value.encode()
 
@@ -57,7 +57,7 @@ def check_name(value: str, what: str = "name") -> bytes:
     Raises:
         InvalidKey: it is not.
     """
-    if not isinstance(value, str) or _NAME.match(value) is None:
+    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
         raise InvalidKey(f"invalid {what} {value!r}: expected {NAME_PATTERN}")
     return value.encode()
 

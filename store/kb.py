@@ -224,9 +224,12 @@ class Store:
             )
             env.reader_check()
             dbs = {name: env.open_db(name.encode()) for name in _DBS}
-            # A reopened store keeps the map it grew to, never less than asked for.
-            if env.info()["map_size"] < options.map_size:
-                env.set_mapsize(options.map_size)
+            # LMDB reopens a grown store with a map just as large as its data file: give it
+            # room again (as if it had just grown), never less than asked for.
+            used = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+            size = max(options.map_size, min(2 * used, options.max_map_size))
+            if env.info()["map_size"] < size:
+                env.set_mapsize(size)
         except lmdb.Error as exc:
             os.close(fd)
             raise StoreIOError(f"cannot open store {root}: {exc}") from exc

@@ -6,11 +6,13 @@ import fakes
 import msgspec
 import pytest
 from handoffs.messages import DocPage, Draft, ResearchFindings, Verdict
+from handoffs.store import InvalidKey
 
 from handoffs import (
     EscalationNotFound,
     EscalationResolved,
     IdempotencyConflict,
+    InvalidInput,
     Runtime,
     Task,
     UnknownPipeline,
@@ -270,3 +272,27 @@ def test_many_runs_all_settle_and_the_store_stays_consistent(runtime: Runtime) -
     assert len(keys) == len(set(keys))
     assert runtime.store.pending_tasks() == []
     assert runtime.store.verify() == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([1, 2], "run input must be an object with string keys"),
+        ({1: "x"}, "run input must be an object with string keys"),
+        ({"n": 1 << 70}, "run input cannot be stored: "),
+        ({"x": object()}, "run input cannot be stored: "),
+        ({"x": "y" * (2 << 20)}, "run input is "),
+    ],
+)
+def test_an_input_that_cannot_be_stored_is_refused(
+    runtime: Runtime, payload: object, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=f"^{message}"):
+        runtime.submit("content", payload)  # type: ignore[arg-type]
+    assert runtime.store.runs().items == []
+
+
+def test_an_invalid_idempotency_key_is_refused(runtime: Runtime) -> None:
+    with pytest.raises(InvalidKey, match=r"^invalid idempotency key 'two words'"):
+        runtime.submit("content", {"topic": "x"}, "two words")
+    assert runtime.wait(runtime.submit("content", {"topic": "x"}), WAIT).state == "completed"
