@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from handoffs.bench_cli import bench
 from handoffs.config import check_config
 from handoffs.daemon.commands import DAEMON_COMMANDS
 from handoffs.tables import format_table
@@ -90,3 +91,5 @@ def check(config: Path) -> None:
 
 for _command in DAEMON_COMMANDS:
     main.add_command(_command)
+
+main.add_command(bench)

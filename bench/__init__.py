@@ -1,0 +1,14 @@
+"""The benchmark suite: handoff throughput and latency against the floor and against peers.
+
+Run it from a checkout with ``python -m bench`` (or ``handoffs bench``); ``--quick`` is the
+smoke test. Each scenario runs in a fresh process (:mod:`bench.child`), ``--repeats`` times;
+the parent (:mod:`bench.runner`) reports the median with the min-max spread as JSON, a
+Markdown table and a PNG chart (:mod:`bench.report`).
+
+Modules: :mod:`bench.work` (the 4-stage work every system does), :mod:`bench.agents` (that
+work as handoffs agents), :mod:`bench.timing` (drivers and percentiles), :mod:`bench.ours`
+(scenarios a, b, c), :mod:`bench.floors` (d, e), :mod:`bench.peers` (f), :mod:`bench.plan`
+(which scenario rows run, with what settings).
+"""
+
+__all__: list[str] = []

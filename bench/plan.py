@@ -1,0 +1,135 @@
+"""Which rows a bench invocation runs, each with its settings and its durability in words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Row", "Settings", "build_plan"]
+
+_LMDB_SYNC = "LMDB, sync on: fsync at every commit"
+_LMDB_NOSYNC = "LMDB, sync off: no fsync (survives a process crash, not a machine crash)"
+_GROUP = "group commit: every result waiting in the orchestrator's mailbox (<= 512)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs of one invocation (``--quick`` picks smaller ones)."""
+
+    quick: bool = False
+    repeats: int = 5
+    warmup: float = 0.5
+    duration: float = 3.0
+    unloaded_duration: float = 2.0
+    #: Saturated rows: runs in flight. Handoffs: 16 threads call the blocking ``submit``
+    #: (each waits for its group commit) and each agent actor holds up to 32 tasks; the best
+    #: of a sweep (window 64-512, 4-16 submitters, prefetch 4-64) on the bench machine.
+    window: int = 256
+    submitters: int = 16
+    prefetch: int = 32
+    #: AutoGen's runs in flight (16 and 128 gave it the same runs/s).
+    autogen_window: int = 128
+    concurrency: int = 1
+    reject_percent: int = 30
+    loads: tuple[int, ...] = (25, 50, 75)
+    groups: tuple[int, ...] = (1, 16, 64)
+    peers: bool = True
+    data_root: str | None = None
+
+    @classmethod
+    def quick_settings(cls, **overrides: Any) -> Settings:
+        """A smoke run: one repeat, short windows, one group size."""
+        base: dict[str, Any] = {
+            "quick": True,
+            "repeats": 1,
+            "warmup": 0.2,
+            "duration": 0.6,
+            "unloaded_duration": 0.5,
+            "groups": (16,),
+        }
+        base.update(overrides)
+        return cls(**base)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results: a scenario on one system with fixed settings."""
+
+    id: str
+    scenario: str
+    system: str
+    label: str
+    durability: str
+    runner: str  # "module:function" run in the child process
+    params: dict[str, Any] = field(default_factory=dict)
+    peer: str | None = None  # the optional peer it needs
+    saturated: bool = True  # whether it belongs in the throughput chart
+    #: For (c): the fraction (percent) of (a)'s median runs/s to offer.
+    load_of_a: int | None = None
+
+
+def build_plan(s: Settings) -> list[Row]:
+    """Every row, in the order they run ((a) first: (c) offers a fraction of its rate)."""
+    timing = {"warmup": s.warmup, "duration": s.duration, "data_root": s.data_root}
+    ours = {
+        **timing,
+        "window": s.window,
+        "submitters": s.submitters,
+        "prefetch": s.prefetch,
+        "concurrency": s.concurrency,
+        "sync": True,
+    }
+    rows = [
+        Row("a", "a", "handoffs", "(a) handoffs, saturated", f"{_LMDB_SYNC}; {_GROUP}",
+            "bench.ours:run_saturated", ours),
+        Row("a-nosync", "a", "handoffs", "(a) handoffs, saturated, sync off",
+            f"{_LMDB_NOSYNC}; {_GROUP}", "bench.ours:run_saturated", {**ours, "sync": False}),
+        Row("b", "b", "handoffs",
+            f"(b) handoffs, review rejects {s.reject_percent}% of drafts once",
+            f"{_LMDB_SYNC}; {_GROUP}", "bench.ours:run_saturated",
+            {**ours, "reject_percent": s.reject_percent}),
+        Row("c-unloaded", "c", "handoffs", "(c) handoffs, unloaded (one run at a time)",
+            f"{_LMDB_SYNC}; {_GROUP}", "bench.ours:run_unloaded",
+            {**ours, "duration": s.unloaded_duration}, saturated=False),
+    ]  # fmt: skip
+    rows += [
+        Row(f"c-{load}", "c", "handoffs", f"(c) handoffs at {load}% of (a)'s max",
+            f"{_LMDB_SYNC}; {_GROUP}", "bench.ours:run_fixed_rate", ours, saturated=False,
+            load_of_a=load)
+        for load in s.loads
+    ]  # fmt: skip
+    rows += [
+        Row(f"d-g{group}", "d", "store only", f"(d) store commit path, group of {group}",
+            f"{_LMDB_SYNC}; group commit: {group} decision(s) per transaction",
+            "bench.floors:run_store_only", {**timing, "group": group, "sync": True})
+        for group in s.groups
+    ]  # fmt: skip
+    rows.append(
+        Row("e", "e", "pykka", "(e) raw pykka: 4-actor tell chain",
+            "none: no validation, no store", "bench.floors:run_pykka_chain",
+            {**timing, "window": s.window})
+    )  # fmt: skip
+    if s.peers:
+        rows += [
+            Row("f-autogen", "f", "AutoGen core",
+                "(f) AutoGen core: SingleThreadedAgentRuntime, 4 RoutedAgents",
+                "none: in memory", "bench.autogen_peer:run",
+                {**timing, "window": s.autogen_window},
+                peer="autogen"),
+            # Windows: each LangGraph variant at the thread count that gave it the most
+            # runs/s in a sweep of 1, 4 and 16 threads on the bench machine.
+            Row("f-langgraph", "f", "LangGraph", "(f) LangGraph StateGraph, in memory",
+                "none: in memory, no checkpointer", "bench.langgraph_peer:run",
+                {**timing, "window": 4, "checkpointer": "none"}, peer="langgraph"),
+            Row("f-langgraph-memory", "f", "LangGraph",
+                "(f) LangGraph StateGraph, InMemorySaver checkpointer",
+                "none: checkpoints in memory", "bench.langgraph_peer:run",
+                {**timing, "window": 1, "checkpointer": "memory"}, peer="langgraph"),
+            Row("f-langgraph-sqlite", "f", "LangGraph",
+                "(f) LangGraph StateGraph, SqliteSaver checkpointer",
+                "SQLite file, WAL, synchronous=FULL: a commit (fsync) per step, "
+                "durability=\"sync\"",
+                "bench.langgraph_peer:run", {**timing, "window": 4, "checkpointer": "sqlite"},
+                peer="langgraph-sqlite"),
+        ]  # fmt: skip
+    return rows

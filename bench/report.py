@@ -1,0 +1,257 @@
+"""Results: the median and min-max of each row's repeats, as JSON, Markdown and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from bench.plan import Row
+
+__all__ = [
+    "METRICS",
+    "aggregate",
+    "check_targets",
+    "render_markdown",
+    "write_chart",
+    "write_json",
+]
+
+#: Every measured figure, with its unit in the name.
+METRICS = (
+    "runs_per_s",
+    "handoffs_per_s",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "hop_p50_ms",
+    "hop_p99_ms",
+    "offered_runs_per_s",
+    "group_mean",
+)
+
+
+def _spread(values: list[float]) -> dict[str, float] | None:
+    clean = [v for v in values if isinstance(v, int | float) and not math.isnan(v)]
+    if not clean:
+        return None
+    return {"median": statistics.median(clean), "min": min(clean), "max": max(clean)}
+
+
+def aggregate(row: Row, repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row's record: its settings, each repeat, and median/min/max of every metric."""
+    out: dict[str, Any] = {
+        "id": row.id,
+        "scenario": row.scenario,
+        "system": row.system,
+        "label": row.label,
+        "durability": row.durability,
+        "saturated": row.saturated,
+        "params": row.params,
+    }
+    skipped = next((r["skipped"] for r in repeats if "skipped" in r), None)
+    errors = [r["error"] for r in repeats if "error" in r]
+    if skipped is not None:
+        out["skipped"] = skipped
+        return out
+    if errors:
+        out["error"] = errors[0]
+    good = [r for r in repeats if "error" not in r]
+    out["repeats"] = good
+    metrics: dict[str, dict[str, float]] = {}
+    for name in METRICS:
+        values = [r.get(name, r.get("extra", {}).get(name, math.nan)) for r in good]
+        spread = _spread(values)
+        if spread is not None:
+            metrics[name] = spread
+    out["metrics"] = metrics
+    extras = [r.get("extra", {}) for r in good]
+    out["extra"] = extras[0] if extras else {}
+    return out
+
+
+def _median(record: dict[str, Any], metric: str) -> float | None:
+    spread = record.get("metrics", {}).get(metric)
+    return None if spread is None else float(spread["median"])
+
+
+def check_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the figures it was judged on and whether it is met."""
+    by_id = {r["id"]: r for r in records}
+
+    def get(row_id: str, metric: str) -> float | None:
+        record = by_id.get(row_id)
+        return None if record is None else _median(record, metric)
+
+    targets: list[dict[str, Any]] = []
+    a_runs = get("a", "runs_per_s")
+    targets.append({
+        "target": "(a) saturated durable throughput >= 2,500 runs/s (10,000 handoffs/s)",
+        "value": a_runs,
+        "met": None if a_runs is None else a_runs >= 2500,
+    })  # fmt: skip
+    peers = {p: get(p, "runs_per_s") for p in ("f-autogen", "f-langgraph")}
+    present = {p: v for p, v in peers.items() if v}
+    if a_runs is not None and present:
+        best_peer, best = max(present.items(), key=lambda kv: kv[1])
+        ratio = a_runs / best
+        targets.append({
+            "target": ">= 3x the faster of AutoGen core and LangGraph in memory",
+            "value": ratio,
+            "detail": f"{a_runs:,.0f} / {best:,.0f} ({best_peer})",
+            "met": ratio >= 3,
+        })  # fmt: skip
+    else:
+        targets.append({"target": ">= 3x AutoGen core / LangGraph in memory", "value": None,
+                        "detail": "peers not run", "met": None})  # fmt: skip
+    sqlite = get("f-langgraph-sqlite", "runs_per_s")
+    if a_runs is not None and sqlite:
+        targets.append({
+            "target": ">= 20x LangGraph with its SQLite checkpointer",
+            "value": a_runs / sqlite,
+            "detail": f"{a_runs:,.0f} / {sqlite:,.0f}",
+            "met": a_runs / sqlite >= 20,
+        })  # fmt: skip
+    else:
+        targets.append({"target": ">= 20x LangGraph with its SQLite checkpointer",
+                        "value": None, "detail": "peer not run", "met": None})  # fmt: skip
+    hop = get("c-unloaded", "hop_p50_ms")
+    targets.append({
+        "target": "unloaded per-hop latency p50 < 1 ms, durable",
+        "value": hop,
+        "met": None if hop is None else hop < 1.0,
+    })  # fmt: skip
+    return targets
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """The whole invocation: meta, every row (with each repeat), the targets."""
+    path.write_text(json.dumps(document, indent=2, allow_nan=True) + "\n")
+
+
+def _fmt(spread: dict[str, float] | None, digits: int) -> str:
+    if spread is None:
+        return "-"
+    med, lo, hi = spread["median"], spread["min"], spread["max"]
+    if lo == hi:
+        return f"{med:,.{digits}f}"
+    return f"{med:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})"
+
+
+def _short_durability(record: dict[str, Any]) -> str:
+    params = record.get("params", {})
+    group = record.get("metrics", {}).get("group_mean")
+    if record["system"] == "handoffs":
+        sync = "sync on" if params.get("sync") else "sync off"
+        size = f"group ~{group['median']:.1f}" if group else "group: all waiting"
+        return f"{sync}, {size}"
+    if record["system"] == "store only":
+        return f"sync on, group {params.get('group')}"
+    if params.get("checkpointer") == "sqlite":
+        extra = record.get("extra", {})
+        mode = extra.get("sqlite_journal_mode", "wal")
+        sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(
+            extra.get("sqlite_synchronous", 2), "?"
+        )
+        return f"SQLite {mode} synchronous={sync}, commit per step"
+    return "none (memory)"
+
+
+def render_markdown(document: dict[str, Any]) -> str:
+    """The results table, the durability legend, the targets, and how it was run."""
+    meta = document["meta"]
+    lines = [
+        "# handoffs benchmark results",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']}  ",
+        f"Started: {meta['started']}; {meta['repeats']} repeat(s) per row, each in a fresh "
+        "process; median (min-max).",
+        "",
+        "| row | durability | runs/s | handoffs/s | e2e p50 ms | e2e p99 ms | hop p50 ms "
+        "| hop p99 ms |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for record in document["rows"]:
+        if "skipped" in record:
+            lines.append(f"| {record['label']} | skipped: {record['skipped']} "
+                         "| - | - | - | - | - | - |")  # fmt: skip
+            continue
+        m = record.get("metrics", {})
+        label = record["label"]
+        offered = m.get("offered_runs_per_s")
+        if offered:
+            label += f" (offered {offered['median']:,.0f} runs/s)"
+        if "error" in record:
+            label += f" **error: {record['error']}**"
+        lines.append(
+            f"| {label} | {_short_durability(record)} | {_fmt(m.get('runs_per_s'), 0)} "
+            f"| {_fmt(m.get('handoffs_per_s'), 0)} | {_fmt(m.get('e2e_p50_ms'), 2)} "
+            f"| {_fmt(m.get('e2e_p99_ms'), 2)} | {_fmt(m.get('hop_p50_ms'), 3)} "
+            f"| {_fmt(m.get('hop_p99_ms'), 3)} |"
+        )
+    lines += ["", "Durability, row by row:", ""]
+    lines += [f"- {r['label']}: {r['durability']}" for r in document["rows"]]
+    lines += ["", "Targets (2 cores, sync on, group commit):", ""]
+    for target in document["targets"]:
+        state = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
+        value = target["value"]
+        shown = "-" if value is None else f"{value:,.2f}"
+        detail = f" ({target['detail']})" if target.get("detail") else ""
+        lines.append(f"- {target['target']}: {shown}{detail}: **{state}**")
+    if document.get("notes"):
+        lines += ["", "Notes:", ""]
+        lines += [f"- {note}" for note in document["notes"]]
+    lines += ["", document["definitions"], ""]
+    return "\n".join(lines)
+
+
+def write_chart(path: Path, records: list[dict[str, Any]]) -> str | None:
+    """Runs/s and p99 hop latency per system, as a PNG; returns a note when it cannot."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "chart skipped: matplotlib is not installed (pip install -e '.[bench]')"
+    rows = [r for r in records if r.get("saturated") and r.get("metrics", {}).get("runs_per_s")]
+    if not rows:
+        return "chart skipped: no throughput rows"
+    labels = [r["label"].split(") ", 1)[-1] for r in rows]
+    colors = {
+        "handoffs": "#1f77b4",
+        "store only": "#7f7f7f",
+        "pykka": "#bcbd22",
+        "AutoGen core": "#d62728",
+        "LangGraph": "#2ca02c",
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(rows) + 1.6), sharey=True)
+    for ax, metric, title in (
+        (axes[0], "runs_per_s", "runs/s (median, min-max), log scale"),
+        (axes[1], "hop_p99_ms", "p99 hop latency, ms (median, min-max), log scale"),
+    ):
+        values, lows, highs = [], [], []
+        for r in rows:
+            spread = r["metrics"].get(metric, {"median": math.nan, "min": math.nan,
+                                               "max": math.nan})  # fmt: skip
+            values.append(spread["median"])
+            lows.append(spread["median"] - spread["min"])
+            highs.append(spread["max"] - spread["median"])
+        ax.barh(range(len(rows)), values, xerr=[lows, highs],
+                color=[colors.get(r["system"], "#9467bd") for r in rows])  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", which="both", alpha=0.3)
+        for y, v in enumerate(values):
+            if not math.isnan(v):
+                ax.text(v, y, f" {v:,.0f}" if metric == "runs_per_s" else f" {v:.2f}",
+                        va="center", fontsize=8)  # fmt: skip
+    axes[0].set_yticks(range(len(rows)), labels, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle("handoffs vs the floors and peers: same 4-stage work, same invocation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None

@@ -1,0 +1,210 @@
+"""Drivers that offer load to a system, and the statistics of what came back.
+
+A run's *trace* is its timestamps (``time.time()``): when it started, then when each stage's
+output was produced (for a durable system: committed), the last one being its end. A *hop*
+is the time between two consecutive entries: the next stage's dispatch, work, validation
+and, where there is one, the commit in between. A run's end-to-end latency is its last entry
+minus its first.
+
+Throughput counts the runs that ended inside the measured window (after the warm-up, before
+the stop); latencies come from the runs that started inside it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["FixedRate", "Trace", "Window", "percentile", "summarize"]
+
+Trace = list[float]
+#: Seconds a driver waits for the runs still in flight once it stops offering load.
+DRAIN_TIMEOUT = 60.0
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of already sorted values, nearest rank; NaN when empty."""
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+def summarize(
+    finished: Sequence[tuple[float, Trace]], started_window: tuple[float, float]
+) -> dict[str, Any]:
+    """Throughput and latency percentiles of ``(end time, trace)`` pairs.
+
+    ``started_window`` is ``(t_warm, t_stop)``: runs ending inside it count for throughput,
+    runs starting inside it for latency.
+    """
+    t_warm, t_stop = started_window
+    seconds = max(t_stop - t_warm, 1e-9)
+    ended = [trace for end, trace in finished if t_warm <= end <= t_stop]
+    measured = [trace for _, trace in finished if t_warm <= trace[0] < t_stop]
+    hops = sorted(b - a for trace in measured for a, b in itertools.pairwise(trace))
+    e2e = sorted(trace[-1] - trace[0] for trace in measured)
+    handoffs = sum(len(trace) - 1 for trace in ended)
+    return {
+        "runs": len(ended),
+        "seconds": seconds,
+        "runs_per_s": len(ended) / seconds,
+        "handoffs_per_s": handoffs / seconds,
+        "handoffs_per_run": handoffs / len(ended) if ended else float("nan"),
+        "e2e_p50_ms": percentile(e2e, 0.50) * 1e3,
+        "e2e_p99_ms": percentile(e2e, 0.99) * 1e3,
+        "hop_p50_ms": percentile(hops, 0.50) * 1e3,
+        "hop_p99_ms": percentile(hops, 0.99) * 1e3,
+        "latency_runs": len(measured),
+        "hops": len(hops),
+    }
+
+
+class _Collected:
+    """Finished traces, appended from any thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.finished: list[tuple[float, Trace]] = []
+        self.count = 0
+        self.all_done = threading.Condition(self.lock)
+
+
+class Window:
+    """A closed loop: ``submitters`` threads keep up to ``window`` runs in flight.
+
+    ``start(i)`` starts run ``i`` (it may block, e.g. until the run is committed, or run the
+    whole thing); whoever sees the run end calls :meth:`finish` with its trace, from any
+    thread. :meth:`run` offers load for ``warmup + duration`` seconds, then waits for the
+    runs in flight and returns their statistics.
+    """
+
+    def __init__(self, start: Callable[[int], None], *, window: int, submitters: int = 1) -> None:
+        self._start = start
+        self._slots = threading.Semaphore(window)
+        self._submitters = submitters
+        self._next = 0
+        self._next_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._collected = _Collected()
+        self.started = 0
+        self.errors: list[BaseException] = []
+
+    def finish(self, trace: Trace) -> None:
+        """A run ended (any thread)."""
+        c = self._collected
+        with c.lock:
+            c.finished.append((trace[-1], trace))
+            c.count += 1
+            c.all_done.notify_all()
+        self._slots.release()
+
+    def _submit_loop(self) -> None:
+        while True:
+            self._slots.acquire()
+            if self._stop.is_set():
+                self._slots.release()
+                return
+            with self._next_lock:
+                i = self._next
+                self._next += 1
+            try:
+                self._start(i)
+            except BaseException as exc:
+                self.errors.append(exc)
+                self._stop.set()
+                self._slots.release()
+                return
+
+    def run(self, *, warmup: float, duration: float) -> dict[str, Any]:
+        """Offer load, then return :func:`summarize` of the measured window."""
+        threads = [
+            threading.Thread(target=self._submit_loop, name=f"bench-submit-{n}", daemon=True)
+            for n in range(self._submitters)
+        ]
+        t_begin = time.time()
+        for thread in threads:
+            thread.start()
+        t_warm = t_begin + warmup
+        t_stop = t_warm + duration
+        self._stop.wait(max(0.0, t_stop - time.time()))
+        self._stop.set()
+        for thread in threads:
+            thread.join(DRAIN_TIMEOUT)
+        self.started = self._next
+        self._wait_all(self.started)
+        if self.errors:
+            raise self.errors[0]
+        return summarize(self._collected.finished, (t_warm, t_stop))
+
+    def _wait_all(self, count: int) -> None:
+        c = self._collected
+        with c.lock:
+            if not c.all_done.wait_for(lambda: c.count >= count, DRAIN_TIMEOUT):
+                raise TimeoutError(f"{count - c.count} of {count} runs did not finish")
+
+
+class FixedRate:
+    """An open loop: runs start at ``rate`` per second, whatever is in flight.
+
+    ``submitters`` threads share the schedule (run ``i`` is due at ``t0 + i / rate``); a
+    thread that falls behind starts its next run at once, so the offered load holds as long
+    as the starts themselves keep up.
+    """
+
+    def __init__(self, start: Callable[[int], None], *, rate: float, submitters: int) -> None:
+        self._start = start
+        self._rate = rate
+        self._submitters = submitters
+        self._collected = _Collected()
+        self.started = 0
+        self.errors: list[BaseException] = []
+
+    def finish(self, trace: Trace) -> None:
+        """A run ended (any thread)."""
+        c = self._collected
+        with c.lock:
+            c.finished.append((trace[-1], trace))
+            c.count += 1
+            c.all_done.notify_all()
+
+    def run(self, *, warmup: float, duration: float) -> dict[str, Any]:
+        """Offer load at the rate, then return :func:`summarize` of the measured window."""
+        t0 = time.time() + 0.01
+        t_warm = t0 + warmup
+        t_stop = t_warm + duration
+        total = int((warmup + duration) * self._rate)
+        counts = [0] * self._submitters
+
+        def loop(k: int) -> None:
+            for i in range(k, total, self._submitters):
+                delay = t0 + i / self._rate - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    self._start(i)
+                except BaseException as exc:
+                    self.errors.append(exc)
+                    return
+                counts[k] += 1
+
+        threads = [
+            threading.Thread(target=loop, args=(k,), name=f"bench-pace-{k}", daemon=True)
+            for k in range(self._submitters)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(warmup + duration + DRAIN_TIMEOUT)
+        self.started = sum(counts)
+        c = self._collected
+        with c.lock:
+            c.all_done.wait_for(lambda: c.count >= self.started, DRAIN_TIMEOUT)
+        if self.errors:
+            raise self.errors[0]
+        result = summarize(c.finished, (t_warm, t_stop))
+        result["offered_runs_per_s"] = self._rate
+        return result
