@@ -68,7 +68,7 @@ class Requests(Transitions):
             state="resolved",
             resolution=Resolution(action=msg.action, feedback=msg.feedback, at=time.time()),
         )
-        batch.put_escalation(resolved)
+        batch.put_escalation(resolved, was=escalation.state)
         batch.event(
             "escalation.resolved",
             run_id=run.run_id,

@@ -119,7 +119,7 @@ class Results(Transitions):
             feedback=feedback or [],
             payload=msgspec.Raw(checked.payload),
         )
-        batch.put_artifact(handoff)
+        batch.put_artifact(handoff, new=True)
         batch.event(
             "handoff.recorded",
             run_id=run.run_id,
@@ -353,7 +353,7 @@ class Results(Transitions):
             last_error=error[:20_000],
         )
         live.record = record
-        batch.put_task(record)
+        batch.put_task(record, was=rec.state)
         run = msgspec.structs.replace(run, attempts={**run.attempts, rec.stage: record.attempt})
         self._put_run(run, batch)
         self._after.append(lambda: self._dispatch_later(live, delay))

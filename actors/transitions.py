@@ -30,7 +30,8 @@ class Transitions(OrchestratorState):
     def _put_run(self, run: Run, batch: Batch) -> Run:
         old = self._runs.get(run.run_id)
         run = msgspec.structs.replace(run, updated_at=time.time())
-        batch.put_run(run)
+        # Memory holds every active run, so a run not there is new.
+        batch.put_run(run, was=None if old is None else old.state)
         if run.state in ("running", "escalated"):
             self._runs[run.run_id] = run
         else:
@@ -77,7 +78,7 @@ class Transitions(OrchestratorState):
             created_at=now,
             updated_at=now,
         )
-        batch.put_task(record)
+        batch.put_task(record, was=None)
         live = self._live[record.task_id] = LiveTask(record)
         run = msgspec.structs.replace(
             run,
@@ -93,13 +94,14 @@ class Transitions(OrchestratorState):
         rec = live.record
         now = time.time()
         batch.put_task(
-            msgspec.structs.replace(
+            was=rec.state,
+            task=msgspec.structs.replace(
                 rec,
                 state="done",
                 updated_at=now,
                 lease_deadline=None,
                 last_error=error[:20_000] if error else rec.last_error,
-            )
+            ),
         )
         self._live.pop(rec.task_id, None)
         self._after.append(self._check_drained)
@@ -165,7 +167,7 @@ class Transitions(OrchestratorState):
         feedback: list[Feedback],
     ) -> None:
         history = [h.id for h in self._store.run_handoffs(run.run_id)]
-        history += [h.id for h, _ in batch.artifacts if h.run_id == run.run_id]
+        history += [h.id for h, _, _ in batch.artifacts if h.run_id == run.run_id]
         escalation = Escalation(
             id=new_id("esc"),
             run_id=run.run_id,
@@ -180,7 +182,7 @@ class Transitions(OrchestratorState):
             feedback=feedback[:100],
             history=history[-10_000:],
         )
-        batch.put_escalation(escalation)
+        batch.put_escalation(escalation, was=None)
         run = msgspec.structs.replace(
             run, state="escalated", stage=stage, escalation_id=escalation.id
         )

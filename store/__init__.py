@@ -1,6 +1,6 @@
 """The LMDB knowledge base: artifacts, runs, tasks, escalations, the journal and indexes."""
 
-from handoffs.store.batch import Batch, IdempotencyRecord
+from handoffs.store.batch import UNKNOWN, Batch, IdempotencyRecord
 from handoffs.store.errors import (
     InvalidKey,
     StoreClosed,
@@ -13,6 +13,7 @@ from handoffs.store.errors import (
 from handoffs.store.kb import ArtifactIndex, Page, Store, StoreOptions, StoreStatistics
 
 __all__ = [
+    "UNKNOWN",
     "ArtifactIndex",
     "Batch",
     "IdempotencyRecord",

@@ -24,8 +24,8 @@ from handoffs.messages import (
 from handoffs.store.errors import InvalidKey
 
 __all__ = [
+    "UNKNOWN",
     "Batch",
-    "EventDraft",
     "IdempotencyRecord",
     "check_id",
     "check_idempotency_key",
@@ -73,16 +73,6 @@ def check_idempotency_key(value: str) -> bytes:
     return value.encode()
 
 
-class EventDraft:
-    """A journal event waiting for its sequence number."""
-
-    __slots__ = ("fields", "type")
-
-    def __init__(self, type: str, fields: dict[str, object]) -> None:
-        self.type = type
-        self.fields = fields
-
-
 class IdempotencyRecord:
     """An idempotency key's target run and the digest of the request that created it."""
 
@@ -93,48 +83,67 @@ class IdempotencyRecord:
         self.digest = digest
 
 
+#: ``was`` when the caller does not know a record's previous state: the store reads it.
+UNKNOWN: Final = "?"
+
+
 class Batch:
-    """Changes to apply in one transaction. Add records, then hand it to ``Store.commit``."""
+    """Changes to apply in one transaction. Add records, then hand it to ``Store.commit``.
+
+    ``check=False`` skips the key and event checks, for a caller whose ids come from
+    ``new_id`` and whose names come from a checked config (the orchestrator, on its hot
+    path). A ``was`` argument names a record's previous state (``None``: a new record), which
+    spares the store reading it back to move its state index entry.
+    """
 
     # Slots: the orchestrator makes one batch per decision on the hot path.
-    __slots__ = ("artifacts", "escalations", "events", "idempotency", "runs", "tasks")
+    __slots__ = ("artifacts", "check", "escalations", "events", "idempotency", "runs", "tasks")
 
-    def __init__(self) -> None:
-        self.artifacts: list[tuple[Handoff, bytes]] = []
-        self.runs: list[tuple[Run, bytes]] = []
-        self.tasks: list[tuple[TaskRecord, bytes]] = []
-        self.escalations: list[tuple[Escalation, bytes]] = []
+    def __init__(self, *, check: bool = True) -> None:
+        self.check = check
+        self.artifacts: list[tuple[Handoff, bytes, bool]] = []
+        self.runs: list[tuple[Run, bytes, str | None]] = []
+        self.tasks: list[tuple[TaskRecord, bytes, str | None]] = []
+        self.escalations: list[tuple[Escalation, bytes, str | None]] = []
         self.idempotency: list[tuple[bytes, bytes]] = []
-        self.events: list[EventDraft] = []
+        self.events: list[Event] = []
 
-    def put_artifact(self, handoff: Handoff) -> None:
-        """Record a handoff and its index entries (run, pipeline/stage, kind, tags)."""
-        check_id(handoff.id, "artifact id")
-        check_id(handoff.run_id, "run id")
-        check_name(handoff.pipeline, "pipeline")
-        check_name(handoff.stage, "stage")
-        check_name(handoff.kind, "kind")
-        for tag in handoff.tags:
-            check_name(tag, "tag")
-        self.artifacts.append((handoff, encode_msgpack(handoff)))
+    def put_artifact(self, handoff: Handoff, *, new: bool = False) -> None:
+        """Record a handoff and its index entries (run, pipeline/stage, kind, tags).
 
-    def put_run(self, run: Run) -> None:
+        ``new``: its id was just made, so there is no older version whose index entries
+        must go.
+        """
+        if self.check:
+            check_id(handoff.id, "artifact id")
+            check_id(handoff.run_id, "run id")
+            check_name(handoff.pipeline, "pipeline")
+            check_name(handoff.stage, "stage")
+            check_name(handoff.kind, "kind")
+            for tag in handoff.tags:
+                check_name(tag, "tag")
+        self.artifacts.append((handoff, encode_msgpack(handoff), new))
+
+    def put_run(self, run: Run, *, was: str | None = UNKNOWN) -> None:
         """Insert or update a run; its state index follows."""
-        check_id(run.run_id, "run id")
-        check_name(run.pipeline, "pipeline")
-        self.runs.append((run, encode_msgpack(run)))
+        if self.check:
+            check_id(run.run_id, "run id")
+            check_name(run.pipeline, "pipeline")
+        self.runs.append((run, encode_msgpack(run), was))
 
-    def put_task(self, task: TaskRecord) -> None:
+    def put_task(self, task: TaskRecord, *, was: str | None = UNKNOWN) -> None:
         """Insert or update a task record; its state index follows."""
-        check_id(task.task_id, "task id")
-        check_id(task.run_id, "run id")
-        self.tasks.append((task, encode_msgpack(task)))
+        if self.check:
+            check_id(task.task_id, "task id")
+            check_id(task.run_id, "run id")
+        self.tasks.append((task, encode_msgpack(task), was))
 
-    def put_escalation(self, escalation: Escalation) -> None:
+    def put_escalation(self, escalation: Escalation, *, was: str | None = UNKNOWN) -> None:
         """Insert or update an escalation; its state index follows."""
-        check_id(escalation.id, "escalation id")
-        check_id(escalation.run_id, "run id")
-        self.escalations.append((escalation, encode_msgpack(escalation)))
+        if self.check:
+            check_id(escalation.id, "escalation id")
+            check_id(escalation.run_id, "run id")
+        self.escalations.append((escalation, encode_msgpack(escalation), was))
 
     def put_idempotency(self, key: str, run_id: str, digest: str) -> None:
         """Bind an idempotency key to a run (and the digest of the request body)."""
@@ -153,11 +162,12 @@ class Batch:
             InvalidKey: a value does not validate (an id, a name, a length, ...).
         """
         draft = Event(seq=0, at=0.0, type=type, **fields)  # type: ignore[arg-type]
-        try:
-            msgpack_decoder(Event).decode(encode_msgpack(draft))
-        except msgspec.ValidationError as exc:
-            raise InvalidKey(f"invalid event {type!r}: {exc}") from None
-        self.events.append(EventDraft(type, fields))
+        if self.check:
+            try:
+                msgpack_decoder(Event).decode(encode_msgpack(draft))
+            except msgspec.ValidationError as exc:
+                raise InvalidKey(f"invalid event {type!r}: {exc}") from None
+        self.events.append(draft)
 
     def __len__(self) -> int:
         return (

@@ -29,6 +29,7 @@ from handoffs.messages import (
     msgpack_decoder,
 )
 from handoffs.store.batch import (
+    UNKNOWN,
     Batch,
     IdempotencyRecord,
     check_id,
@@ -66,6 +67,13 @@ _DBS: Final = (
     "ix_task_state",
     "ix_escalation_state",
 )
+
+
+_STATE_INDEX: Final = {
+    "runs": "ix_run_state",
+    "tasks": "ix_task_state",
+    "escalations": "ix_escalation_state",
+}
 
 
 class StoreOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -321,9 +329,9 @@ class Store:
         with env.begin(write=True) as txn:
             put = txn.put
             for batch in batches:
-                for handoff, value in batch.artifacts:
+                for handoff, value, new in batch.artifacts:
                     aid = handoff.id.encode()
-                    old = txn.get(aid, db=db["artifacts"])
+                    old = None if new else txn.get(aid, db=db["artifacts"])
                     if old is not None:
                         # Recorded again: drop the old version's entries (its tags may differ).
                         for index, key in _artifact_entries(_indexed_decoder.decode(old), aid):
@@ -331,35 +339,40 @@ class Store:
                     put(aid, value, db=db["artifacts"])
                     for index, key in _artifact_entries(handoff, aid):
                         put(key, b"", db=db[index])
-                for run, value in batch.runs:
-                    self._put_stateful(txn, "runs", "ix_run_state", run.run_id, run.state, value)
-                for task, value in batch.tasks:
-                    self._put_stateful(
-                        txn, "tasks", "ix_task_state", task.task_id, task.state, value
-                    )
-                for esc, value in batch.escalations:
-                    self._put_stateful(
-                        txn, "escalations", "ix_escalation_state", esc.id, esc.state, value
-                    )
+                for run, value, was in batch.runs:
+                    self._put_stateful(txn, "runs", run.run_id, run.state, value, was)
+                for task, value, was in batch.tasks:
+                    self._put_stateful(txn, "tasks", task.task_id, task.state, value, was)
+                for esc, value, was in batch.escalations:
+                    self._put_stateful(txn, "escalations", esc.id, esc.state, value, was)
                 for key, value in batch.idempotency:
                     put(key, value, db=db["idempotency"])
                 for draft in batch.events:
                     seq += 1
-                    event = Event(seq=seq, at=now, type=draft.type, **draft.fields)  # type: ignore[arg-type]
+                    event = msgspec.structs.replace(draft, seq=seq, at=now)
                     put(seq.to_bytes(8, "big"), encode_msgpack(event), db=db["journal"])
         return seq
 
     def _put_stateful(
-        self, txn: lmdb.Transaction[bytes], name: str, index: str, id: str, state: str, value: bytes
+        self,
+        txn: lmdb.Transaction[bytes],
+        name: str,
+        id: str,
+        state: str,
+        value: bytes,
+        was: str | None,
     ) -> None:
+        """Put a record and move its state index entry (reading the old state if unknown)."""
         key = id.encode()
-        old = txn.get(key, db=self._dbs[name])
-        if old is not None:
-            old_state = _state_decoder.decode(old).state
-            if old_state != state:
-                txn.delete(old_state.encode() + SEP + key, db=self._dbs[index])
+        index = self._dbs[_STATE_INDEX[name]]
+        if was == UNKNOWN:
+            old = txn.get(key, db=self._dbs[name])
+            was = None if old is None else _state_decoder.decode(old).state
+        if was is not None and was != state:
+            txn.delete(was.encode() + SEP + key, db=index)
         txn.put(key, value, db=self._dbs[name])
-        txn.put(state.encode() + SEP + key, b"", db=self._dbs[index])
+        if was != state:
+            txn.put(state.encode() + SEP + key, b"", db=index)
 
     # ----------------------------------------------------------------- reads
 
