@@ -11,7 +11,10 @@ Everything here runs on the orchestrator's own thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +27,7 @@ from handoffs.actors.pipelines import Pipelines
 from handoffs.actors.protocol import (
     ActorExited,
     ActorStarted,
+    CommitDone,
     Drain,
     HealthEvent,
     LeaseExpired,
@@ -70,6 +74,68 @@ class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     stale: int
 
 
+class _Group:
+    """Decisions committed together, and what waits for their commit."""
+
+    __slots__ = ("after", "batches", "keys", "replies")
+
+    def __init__(
+        self,
+        batches: list[Batch],
+        after: list[Callable[[], None]],
+        replies: list[pykka.Future[Any]],
+        keys: list[str],
+    ) -> None:
+        self.batches = batches
+        self.after = after
+        self.replies = replies
+        self.keys = keys
+
+
+class _Committer:
+    """Commits groups on its own thread, one at a time and in order, and tells the
+    orchestrator ``CommitDone``. Write transactions open and close on this thread, so the
+    orchestrator decides the next group while this one is fsynced."""
+
+    def __init__(self, store: Store, orchestrator: pykka.ActorRef[Any]) -> None:
+        self._store = store
+        self._orchestrator = orchestrator
+        self._queue: queue.SimpleQueue[list[Batch] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="handoffs-committer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, batches: list[Batch]) -> None:
+        self._queue.put(batches)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while (batches := self._queue.get()) is not None:
+            error: BaseException | None = None
+            try:
+                if batches:
+                    self._store.commit(batches)
+            except Exception as exc:  # StoreError, or anything else: the orchestrator reloads
+                error = exc
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._orchestrator.tell(CommitDone(error))
+
+
+def _is_set(future: pykka.Future[Any]) -> bool:
+    try:
+        future.get(timeout=0)
+    except pykka.Timeout:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 class Orchestrator(Results, Requests, pykka.ThreadingActor):
     """Decides every handoff and commits it. See the module docstring."""
 
@@ -96,9 +162,14 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         self._runs: dict[str, Run] = {}
         self._live: dict[str, LiveTask] = {}
         self._payloads: dict[str, Any] = {}
-        self._pending: list[OrchestratorMessage] = []
+        # The open group: decisions not yet handed to the committer.
+        self._open: list[Batch] = []
         self._after: list[Callable[[], None]] = []
+        self._open_replies: list[pykka.Future[Any]] = []
+        self._open_keys: list[str] = []
         self._staged_keys: dict[str, tuple[str, str]] = {}
+        self._committing: _Group | None = None
+        self._committer = _Committer(store, self.actor_ref)
         self._drain: pykka.Future[Any] | None = None
         self.processed = 0
         self.stale = 0
@@ -107,7 +178,12 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Load live state from the store (the truth). Runs in the orchestrator's thread."""
+        self._committer.start()
         self._recover()
+
+    def on_stop(self) -> None:
+        """Stop the committer after the group it holds. Runs in the orchestrator's thread."""
+        self._committer.stop()
 
     def _recover(self) -> None:
         """Rebuild memory from the store: active runs, and every ready or running task, which
@@ -138,31 +214,28 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
     # ----------------------------------------------------------------- mailbox
 
     def on_receive(self, message: OrchestratorMessage) -> Any:
-        """Handle one message. Results wait until the mailbox is empty, then commit together.
+        """Handle one message: a result or request is decided at once, into the open group.
 
         Nothing may stop this actor: an unexpected error is logged and memory is rebuilt from
         the store, which is the truth.
         """
         try:
             self._receive(message)
-            # Whatever the last message was, results must not wait once the mailbox is empty.
-            if self._pending and self.actor_inbox.empty():
-                self._flush()
+            self._maybe_commit()
         except Exception:
             log.exception(
                 "orchestrator: %s failed; reloading from the store", type(message).__name__
             )
-            self._pending = []
-            self._after = []
+            self._fail_open(RuntimeError("the orchestrator reloaded its state"))
             self._recover()
         return None
 
     def _receive(self, message: OrchestratorMessage) -> None:
         match message:
             case TaskDone() | TaskFailed() | Submit() | Resolve() | LeaseExpired() | RoleDown():
-                self._pending.append(message)
-                if len(self._pending) >= MAX_GROUP:
-                    self._flush()
+                self._decide_one(message)
+            case CommitDone(error):
+                self._on_commit_done(error)
             case Redispatch(task_id, attempt):
                 live = self._live.get(task_id)
                 if live is not None and live.record.attempt == attempt and live.slot is None:
@@ -171,54 +244,80 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
                 self._slots_by_name[name] = self._dispatcher.add(role, index, ref, name)
                 self._pump(role)
             case ActorExited():
-                self._flush()  # a fatal TaskFailed told before the exit must be decided first
+                # Every result the actor told before its exit is decided already.
                 self._on_exit(message)
             case RoleUp(role, reply):
                 self._dispatcher.down.discard(role)
                 self._resume_role(role)
                 if reply is not None:
-                    reply.set(None)
+                    resumed: pykka.Future[Any] = reply  # set once the resumptions commit
+                    self._after.append(lambda: resumed.set(None))
             case Drain(reply):
-                self._flush()
                 self._drain = reply
                 self._check_drained()
             case _:
                 log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
 
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        self._staged_keys = {}
-        batches: list[Batch] = []
-        for message in pending:
-            batch = Batch(check=False)
-            mark = len(self._after)
-            try:
-                self._decide(message, batch)
-            except Exception as exc:
-                del self._after[mark:]  # the failed decision's effects are void
-                self._fail_decision(message, exc, batches)
-                continue
-            batches.append(batch)
-        after, self._after = self._after, []
+    def _decide_one(self, message: OrchestratorMessage) -> None:
+        """Decide ``message`` into the open group (its batch, its effects, its reply)."""
+        batch = Batch(check=False)
+        mark = len(self._after)
         try:
-            if any(len(batch) for batch in batches):
-                self._store.commit(batches)
-        except StoreError as exc:
-            log.critical("orchestrator: commit failed, reloading from the store: %s", exc)
-            for message in pending:
-                reply = getattr(message, "reply", None)
-                if reply is not None:
-                    reply.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
+            self._decide(message, batch)
+        except Exception as exc:
+            del self._after[mark:]  # the failed decision's effects are void
+            self._fail_decision(message, exc, self._open)
+            return
+        self._open.append(batch)
+        reply = getattr(message, "reply", None)
+        if reply is not None:
+            self._open_replies.append(reply)
+        self.processed += 1
+
+    def _flush(self) -> None:
+        """Hand the open group to the committer now, if it is free (it commits one at a time)."""
+        if self._committing is not None or not (self._open or self._after):
+            return
+        group = _Group(self._open, self._after, self._open_replies, self._open_keys)
+        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._committing = group
+        # Other messages are decided while this group's fsync runs; the group's effects
+        # (dispatching its next tasks, replies) wait for CommitDone.
+        self._committer.submit([b for b in group.batches if len(b)])
+
+    def _maybe_commit(self) -> None:
+        # Group commit sized by what is waiting: commit when the mailbox is empty (or the
+        # group is large), and only one group at a time; the next collects meanwhile.
+        if len(self._open) >= MAX_GROUP or self.actor_inbox.empty():
+            self._flush()
+
+    def _on_commit_done(self, error: BaseException | None) -> None:
+        group, self._committing = self._committing, None
+        if group is None:
+            return
+        if error is not None:
+            log.critical("orchestrator: commit failed, reloading from the store: %s", error)
+            for reply in group.replies:
+                reply.set_exception(exc_info=(type(error), error, error.__traceback__))
+            self._fail_open(error)
             self._recover()
             return
-        self.processed += len(pending)
-        for action in after:
+        for key in group.keys:
+            self._staged_keys.pop(key, None)
+        for action in group.after:
             try:
                 action()
             except Exception:  # one failed effect must not cost the others
                 log.exception("orchestrator: post-commit action failed")
+        self._check_drained()
+
+    def _fail_open(self, error: BaseException) -> None:
+        """Decisions not committed are void: their callers get ``error``."""
+        for reply in self._open_replies:
+            if not _is_set(reply):
+                reply.set_exception(exc_info=(type(error), error, error.__traceback__))
+        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._staged_keys = {}
 
     def _fail_decision(
         self, message: OrchestratorMessage, exc: Exception, out: list[Batch]
@@ -363,7 +462,11 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
 
     def _check_drained(self) -> None:
         drain = self._drain
-        if drain is not None and self._dispatcher.inflight_total() == 0:
+        if drain is None or self._dispatcher.inflight_total():
+            return
+        if self._open or self._after:
+            self._flush()  # what was decided must reach the store before close
+        if self._committing is None and not self._open:
             self._drain = None
             drain.set(None)
 

@@ -16,6 +16,7 @@ __all__ = [
     "ActorExited",
     "ActorStarted",
     "AgentMessage",
+    "CommitDone",
     "Drain",
     "HealthEvent",
     "LeaseExpired",
@@ -148,6 +149,12 @@ class HealthEvent(msgspec.Struct, frozen=True, tag=True):
     reason: str = ""
 
 
+class CommitDone(msgspec.Struct, frozen=True, tag=True):
+    """Committer -> orchestrator: the group handed over last is committed (or failed)."""
+
+    error: BaseException | None = None
+
+
 class Drain(msgspec.Struct, frozen=True, tag=True):
     """Runtime -> orchestrator: stop dispatching; ``reply`` is set when nothing is in flight."""
 
@@ -158,6 +165,7 @@ AgentMessage = Perform
 OrchestratorMessage = (
     TaskDone
     | TaskFailed
+    | CommitDone
     | Submit
     | Resolve
     | Redispatch

@@ -50,6 +50,7 @@ class Requests(Transitions):
         if key is not None:
             batch.put_idempotency(key, run.run_id, msg.digest)
             self._staged_keys[key] = (run.run_id, msg.digest)
+            self._open_keys.append(key)
         run_id = run.run_id
         self._after.append(lambda: msg.reply.set((run_id, True)))
 
@@ -132,5 +133,4 @@ class Requests(Transitions):
                 continue
             stage = self._pipelines.stages.get((escalation.pipeline, escalation.stage))
             if stage is not None and stage.spec.role == role:
-                self._pending.append(Resolve(escalation.id, "approve", "role restarted", None))
-        self._flush()
+                self._decide_one(Resolve(escalation.id, "approve", "role restarted", None))

@@ -76,9 +76,9 @@ class OrchestratorState:
     _payloads: dict[str, Any]
     #: Effects that must wait for the commit (dispatch, replies, metrics, wake-ups).
     _after: list[Callable[[], None]]
+    #: Idempotency keys of runs decided but maybe not committed yet.
     _staged_keys: dict[str, tuple[str, str]]
-    #: Decision messages waiting for the next group commit.
-    _pending: list[OrchestratorMessage]
+    _open_keys: list[str]
     stale: int
 
     def _dispatch(self, live: LiveTask) -> None:
@@ -94,6 +94,9 @@ class OrchestratorState:
         raise NotImplementedError
 
     def _flush(self) -> None:
+        raise NotImplementedError
+
+    def _decide_one(self, message: OrchestratorMessage) -> None:
         raise NotImplementedError
 
     def _health(self, kind: str, **fields: str) -> None:

@@ -97,9 +97,10 @@ def _measure(
     with tempfile.TemporaryDirectory(prefix="handoffs-bench-", dir=params.get("data_root")) as d:
         runtime = _open(Path(d) / "kb", params)
         try:
-            submit = runtime.submit
+            submit = runtime.submit_async
 
             def start(i: int) -> None:
+                # Not waiting for the commit: the window, not the submit call, bounds load.
                 submit(PIPELINE, {"topic": f"topic {i}"})
 
             driver = make_driver(start)

@@ -21,11 +21,11 @@ class Settings:
     warmup: float = 0.5
     duration: float = 3.0
     unloaded_duration: float = 2.0
-    #: Saturated rows: runs in flight. Handoffs: 16 threads call the blocking ``submit``
-    #: (each waits for its group commit) and each agent actor holds up to 32 tasks; the best
-    #: of a sweep (window 64-512, 4-16 submitters, prefetch 4-64) on the bench machine.
+    #: Saturated rows: runs in flight. Handoffs: one thread calls ``submit_async`` (it does
+    #: not wait for the commit) and each agent actor holds up to 32 tasks; window and
+    #: prefetch are the best of a sweep (window 64-512, prefetch 4-64) on the bench machine.
     window: int = 256
-    submitters: int = 16
+    submitters: int = 1
     prefetch: int = 32
     #: AutoGen's runs in flight (16 and 128 gave it the same runs/s).
     autogen_window: int = 128

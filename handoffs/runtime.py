@@ -194,14 +194,28 @@ class Runtime:
             IdempotencyConflict: the key was used with a different request.
             RuntimeClosed: the runtime is closing.
         """
+        run_id, created = self.submit_async(pipeline, input, idempotency_key).get(timeout=timeout)
+        return run_id, created
+
+    def submit_async(
+        self, pipeline: str, input: dict[str, Any], idempotency_key: str | None = None
+    ) -> pykka.Future[tuple[str, bool]]:
+        """Start a run without waiting: the future gives ``(run_id, created)`` once the run is
+        committed, or raises what :meth:`submit_request` would. For callers that keep many
+        runs in flight from one thread.
+
+        Raises:
+            UnknownPipeline: no such pipeline (at once, not through the future).
+            InvalidInput: ``input`` cannot be stored (at once).
+            RuntimeClosed: the runtime is closing.
+        """
         self._require_open()
         if pipeline not in self.config.config.pipelines:
             raise UnknownPipeline(pipeline, list(self.config.config.pipelines))
         digest = hashlib.sha256(_encode_input(pipeline, input)).hexdigest()
-        reply: pykka.Future[Any] = pykka.ThreadingFuture()
+        reply: pykka.Future[tuple[str, bool]] = pykka.ThreadingFuture()
         self._orchestrator.tell(Submit(pipeline, input, idempotency_key, digest, reply))
-        run_id, created = reply.get(timeout=timeout)
-        return run_id, created
+        return reply
 
     def submit(
         self, pipeline: str, input: dict[str, Any], idempotency_key: str | None = None
