@@ -1,7 +1,14 @@
 """The actors: agent pools, the orchestrator, the supervisor, and what they tell each other."""
 
 from handoffs.actors.agent import AgentActor, AgentFactory, make_agent_factory
-from handoffs.actors.checks import ValidOutput, check_gates, effective_quality, validate_output
+from handoffs.actors.checks import (
+    MAX_TAGS,
+    ValidOutput,
+    check_gates,
+    check_tags,
+    effective_quality,
+    validate_output,
+)
 from handoffs.actors.dispatch import Dispatcher, Slot
 from handoffs.actors.errors import (
     EscalationNotFound,
@@ -21,6 +28,7 @@ from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
 
 __all__ = [
+    "MAX_TAGS",
     "AgentActor",
     "AgentFactory",
     "ChildSpec",
@@ -46,6 +54,7 @@ __all__ = [
     "UnknownPipeline",
     "ValidOutput",
     "check_gates",
+    "check_tags",
     "config_problems",
     "effective_quality",
     "make_agent_factory",

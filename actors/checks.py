@@ -5,10 +5,12 @@ Pure functions of the output and the stage spec, so they are tested without acto
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 from handoffs.messages import (
+    NAME_PATTERN,
     Feedback,
     GateSpec,
     QualityMarkers,
@@ -17,7 +19,18 @@ from handoffs.messages import (
     msgpack_decoder,
 )
 
-__all__ = ["ValidOutput", "check_gates", "effective_quality", "validate_output"]
+__all__ = [
+    "MAX_TAGS",
+    "ValidOutput",
+    "check_gates",
+    "check_tags",
+    "effective_quality",
+    "validate_output",
+]
+
+#: Tags one handoff may carry (the stage's and the agent's together), as ``Handoff`` allows.
+MAX_TAGS = 32
+_NAME = re.compile(NAME_PATTERN)
 
 
 class ValidOutput(msgspec.Struct, frozen=True):
@@ -63,6 +76,18 @@ def validate_output(
             severity="blocker",
         )
     return ValidOutput(value, payload, markers)
+
+
+def check_tags(stage_tags: list[str], tags: list[str]) -> Feedback | None:
+    """Validator feedback if an agent's ``Result`` tags cannot be indexed, else ``None``."""
+    bad = [t for t in tags if not isinstance(t, str) or not _NAME.fullmatch(t)]
+    if bad:
+        issue = f"invalid tags {bad!r}: tags must match {NAME_PATTERN}"
+    elif len(stage_tags) + len(tags) > MAX_TAGS:
+        issue = f"{len(tags)} tags is too many: a handoff carries at most {MAX_TAGS}"
+    else:
+        return None
+    return Feedback(source="validator", aspect="tags", issue=issue[:20_000], severity="blocker")
 
 
 def effective_quality(value: object, quality: QualityMarkers) -> QualityMarkers:

@@ -64,10 +64,11 @@ class Requests(Transitions):
         run = self._runs.get(escalation.run_id)
         if run is None or run.escalation_id != escalation.id:
             raise EscalationResolved(escalation.id, "run moved on")
+        text = msg.feedback[:20_000] if msg.feedback else None  # stored: keep it decodable
         resolved = msgspec.structs.replace(
             escalation,
             state="resolved",
-            resolution=Resolution(action=msg.action, feedback=msg.feedback, at=time.time()),
+            resolution=Resolution(action=msg.action, feedback=text, at=time.time()),
         )
         batch.put_escalation(resolved, was=escalation.state)
         batch.event(
@@ -75,13 +76,11 @@ class Requests(Transitions):
             run_id=run.run_id,
             pipeline=run.pipeline,
             stage=escalation.stage,
-            detail=f"{msg.action}: {msg.feedback or ''}"[:20_000],
+            detail=f"{msg.action}: {text or ''}"[:20_000],
         )
-        human = (
-            [Feedback(source="human", issue=msg.feedback, severity="major")] if msg.feedback else []
-        )
+        human = [Feedback(source="human", issue=text, severity="major")] if text else []
         if msg.action == "cancel":
-            self._end_run(run, "cancelled", batch, reason=msg.feedback or "cancelled by a person")
+            self._end_run(run, "cancelled", batch, reason=text or "cancelled by a person")
         elif msg.action == "revise":
             target = escalation.retry_stage or escalation.stage
             run = _bump(run, revisions=target)

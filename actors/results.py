@@ -7,17 +7,22 @@ from __future__ import annotations
 import time
 
 import msgspec
-from handoffs.actors.checks import ValidOutput, check_gates, effective_quality, validate_output
+from handoffs.actors.checks import (
+    ValidOutput,
+    check_gates,
+    check_tags,
+    effective_quality,
+    validate_output,
+)
 from handoffs.actors.pipelines import Stage
 from handoffs.actors.protocol import (
     LeaseExpired,
     TaskDone,
     TaskFailed,
 )
-from handoffs.actors.state import _NAME_RE, LiveTask
+from handoffs.actors.state import LiveTask
 from handoffs.actors.transitions import Transitions, _bump, _lease
 from handoffs.messages import (
-    NAME_PATTERN,
     EscalationReason,
     Feedback,
     Handoff,
@@ -59,15 +64,8 @@ class Results(Transitions):
         run = self._runs[rec.run_id]
         stage = self._pipelines.stage(rec.pipeline, rec.stage)
         checked = validate_output(msg.output, stage.contract, stage.spec.output, msg.quality)
-        if isinstance(checked, ValidOutput):
-            bad_tags = [t for t in msg.tags if not isinstance(t, str) or not _NAME_RE.fullmatch(t)]
-            if bad_tags:
-                checked = Feedback(
-                    source="validator",
-                    aspect="tags",
-                    issue=f"invalid tags {bad_tags!r}: tags must match {NAME_PATTERN}",
-                    severity="blocker",
-                )
+        if isinstance(checked, ValidOutput) and msg.tags:
+            checked = check_tags(stage.spec.tags, msg.tags) or checked
         if isinstance(checked, Feedback):
             self._metrics.handoff(rec.pipeline, rec.stage, "invalid", msg.seconds)
             self._failure(live, run, stage, batch, "invalid_output", checked.issue, [checked])
@@ -113,7 +111,7 @@ class Results(Transitions):
             revision=rec.revision,
             attempt=rec.attempt,
             created_at=time.time(),
-            parents=list(run.latest.values()),
+            parents=list(run.latest.values())[-100:],
             tags=[*stage.spec.tags, *msg.tags],
             outcome=outcome,
             feedback=feedback or [],

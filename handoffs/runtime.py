@@ -236,8 +236,11 @@ class Runtime:
         Raises:
             EscalationNotFound: no such escalation.
             EscalationResolved: it was already resolved (nothing is applied twice).
+            InvalidInput: ``action`` is not one of the three.
         """
         self._require_open()
+        if action not in ("approve", "revise", "cancel"):
+            raise InvalidInput(f"action must be approve, revise or cancel, not {action!r}")
         reply: pykka.Future[Any] = pykka.ThreadingFuture()
         self._orchestrator.tell(Resolve(escalation_id, action, feedback, reply))
         escalation: Escalation = reply.get(timeout=timeout)

@@ -127,15 +127,20 @@ def publish(task: Task) -> Any:
 
 
 def support(task: Task) -> Any:
-    """A SupportResolution; a documentation gap when the input says so."""
-    _act(_step(task))
-    return SupportResolution(
+    """A SupportResolution; a documentation gap when the input says so. ``tagged`` attaches
+    the tag ``urgent``; ``badtags`` a tag that cannot be indexed."""
+    step = _step(task)
+    _act(step)
+    resolution = SupportResolution(
         question=str(task.input["question"]),
         answer="restart it",
         product_area="billing",
         is_common=True,
         doc_gap=bool(task.input.get("gap", False)),
     )
+    if step in ("tagged", "badtags"):
+        return Result(resolution, tags=["urgent"] if step == "tagged" else ["not a tag"])
+    return resolution
 
 
 def faq(task: Task) -> Any:

@@ -296,3 +296,20 @@ def test_an_invalid_idempotency_key_is_refused(runtime: Runtime) -> None:
     with pytest.raises(InvalidKey, match=r"^invalid idempotency key 'two words'"):
         runtime.submit("content", {"topic": "x"}, "two words")
     assert runtime.wait(runtime.submit("content", {"topic": "x"}), WAIT).state == "completed"
+
+
+def test_result_tags_are_indexed_and_bad_tags_are_invalid_output(runtime: Runtime) -> None:
+    good = runtime.submit("support", {"question": "q", "plan": {"support": ["tagged"]}})
+    assert runtime.wait(good, WAIT).state == "completed"
+    assert runtime.store.artifacts(tag="urgent").items[0].run_id == good
+    bad = runtime.submit("support", {"question": "q", "plan": {"support": ["badtags"] * 3}})
+    assert runtime.wait(bad, WAIT).state == "escalated"
+    (escalation,) = runtime.escalations()
+    assert escalation.reason == "invalid_output"
+    assert escalation.feedback[0].aspect == "tags"
+    assert "tags must match" in escalation.feedback[0].issue
+
+
+def test_an_unknown_resolution_action_is_refused(runtime: Runtime) -> None:
+    with pytest.raises(InvalidInput, match=r"^action must be approve, revise or cancel"):
+        runtime.resolve("esc-000000000000000000000000", "ignore")  # type: ignore[arg-type]
