@@ -126,16 +126,6 @@ class _Committer:
                 self._orchestrator.tell(CommitDone(error))
 
 
-def _is_set(future: pykka.Future[Any]) -> bool:
-    try:
-        future.get(timeout=0)
-    except pykka.Timeout:
-        return False
-    except Exception:
-        return True
-    return True
-
-
 class Orchestrator(Results, Requests, pykka.ThreadingActor):
     """Decides every handoff and commits it. See the module docstring."""
 
@@ -312,10 +302,10 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         self._check_drained()
 
     def _fail_open(self, error: BaseException) -> None:
-        """Decisions not committed are void: their callers get ``error``."""
+        """Decisions not committed are void: their callers get ``error``. (Their replies are
+        unset: a decision's reply is only set by its effects, after its commit.)"""
         for reply in self._open_replies:
-            if not _is_set(reply):
-                reply.set_exception(exc_info=(type(error), error, error.__traceback__))
+            reply.set_exception(exc_info=(type(error), error, error.__traceback__))
         self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
         self._staged_keys = {}
 
