@@ -124,29 +124,10 @@ class AgentActor(pykka.ThreadingActor):
                 raise RuntimeError(f"agent {self.name} is not started")
             output = agent(task)
         except Exception as exc:
-            self._tell(
-                self._orchestrator,
-                TaskFailed(
-                    task.task_id,
-                    task.attempt,
-                    self.name,
-                    f"{type(exc).__name__}: {exc}",
-                    time.perf_counter() - started,
-                ),
-            )
+            self._failed(task, exc, started, fatal=False)
             return
         except BaseException as exc:
-            self._tell(
-                self._orchestrator,
-                TaskFailed(
-                    task.task_id,
-                    task.attempt,
-                    self.name,
-                    f"{type(exc).__name__}: {exc}",
-                    time.perf_counter() - started,
-                    fatal=True,
-                ),
-            )
+            self._failed(task, exc, started, fatal=True)
             self._report_exit(abnormal=True, reason=f"{type(exc).__name__} in agent code")
             self.stop_now()
             return
@@ -166,6 +147,12 @@ class AgentActor(pykka.ThreadingActor):
                 time.perf_counter() - started,
             ),
         )
+
+    def _failed(self, task: Task, exc: BaseException, started: float, *, fatal: bool) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - started
+        failed = TaskFailed(task.task_id, task.attempt, self.name, error, seconds, fatal=fatal)
+        self._tell(self._orchestrator, failed)
 
     def stop_now(self) -> None:
         """Stop after this message; queued tasks are dropped (the orchestrator re-sends them)."""

@@ -176,45 +176,20 @@ class Results(Transitions):
         feedback = list(verdict.feedback) or [
             Feedback(source="reviewer", issue="rejected without specific feedback")
         ]
-        revisions = run.revisions.get(target, 0)
-        limit = run.limits.get(target, stage.spec.max_revisions)
-        exhausted = revisions >= limit
-        action = (
-            f"escalate: {stage.name} rejected {revisions + 1} outputs of {target}"
-            if exhausted
-            else f"revise {target}: {len(feedback)} feedback item(s)"
-        )
-        run, _ = self._record(
-            run,
+        self._send_back(
             live,
+            run,
             stage,
             checked,
             quality,
             msg,
             batch,
             outcome="rejected",
-            next_action=action,
+            target=target,
             feedback=feedback,
+            limit=run.limits.get(target, stage.spec.max_revisions),
+            what=f"{stage.name} rejected {{n}} outputs of {target}",
         )
-        self._finish_task(live, batch)
-        if exhausted:
-            summary = (
-                f"{stage.name} rejected {revisions + 1} outputs of {target} "
-                f"(max_revisions {limit}); last feedback: " + "; ".join(f.issue for f in feedback)
-            )
-            self._escalate(
-                run,
-                stage.name,
-                "revisions_exhausted",
-                summary,
-                batch,
-                retry_stage=target,
-                approve_stage=stage.spec.next,
-                artifact_id=run.latest.get(target),
-                feedback=feedback,
-            )
-        else:
-            self._revise(run, target, feedback, batch)
 
     def _gate_failed(
         self,
@@ -227,11 +202,45 @@ class Results(Transitions):
         failures: list[Feedback],
         batch: Batch,
     ) -> None:
-        revisions = run.revisions.get(stage.name, 0)
-        limit = run.limits.get(stage.name, stage.spec.max_revisions)
+        self._send_back(
+            live,
+            run,
+            stage,
+            checked,
+            quality,
+            msg,
+            batch,
+            outcome="gate_failed",
+            target=stage.name,
+            feedback=failures,
+            limit=run.limits.get(stage.name, stage.spec.max_revisions),
+            what=f"{stage.name} failed its quality gates {{n}} times",
+        )
+
+    def _send_back(
+        self,
+        live: LiveTask,
+        run: Run,
+        stage: Stage,
+        checked: ValidOutput,
+        quality: QualityMarkers,
+        msg: TaskDone,
+        batch: Batch,
+        *,
+        outcome: str,
+        target: str,
+        feedback: list[Feedback],
+        limit: int,
+        what: str,
+    ) -> None:
+        """Record the output as ``outcome`` and send ``target`` back with ``feedback``; once
+        ``target`` has been sent back ``limit`` times, escalate instead. ``what`` describes
+        the loop, ``{n}`` standing for how many outputs it has turned down."""
+        revisions = run.revisions.get(target, 0)
         exhausted = revisions >= limit
-        issues = "; ".join(f.issue for f in failures)
-        action = f"escalate: {issues}" if exhausted else f"revise {stage.name}: {issues}"
+        issues = "; ".join(f.issue for f in feedback)
+        said = what.format(n=revisions + 1)
+        action = f"escalate: {said}" if exhausted else f"revise {target}: {issues}"
         run, handoff = self._record(
             run,
             live,
@@ -240,29 +249,27 @@ class Results(Transitions):
             quality,
             msg,
             batch,
-            outcome="gate_failed",
+            outcome=outcome,
             next_action=action,
-            feedback=failures,
+            feedback=feedback,
         )
         self._finish_task(live, batch)
-        if exhausted:
-            summary = (
-                f"{stage.name} failed its quality gates {revisions + 1} times "
-                f"(max_revisions {limit}): {issues}"
-            )
-            self._escalate(
-                run,
-                stage.name,
-                "revisions_exhausted",
-                summary,
-                batch,
-                retry_stage=stage.name,
-                approve_stage=stage.spec.next,
-                artifact_id=handoff.id,
-                feedback=failures,
-            )
-        else:
-            self._revise(run, stage.name, failures, batch)
+        if not exhausted:
+            self._revise(run, target, feedback, batch)
+            return
+        # "approve" accepts the last output in question: a gate's is this one; a review's
+        # is its target's latest.
+        self._escalate(
+            run,
+            stage.name,
+            "revisions_exhausted",
+            f"{said} (max_revisions {limit}): {issues}",
+            batch,
+            retry_stage=target,
+            approve_stage=stage.spec.next,
+            artifact_id=handoff.id if target == stage.name else run.latest.get(target),
+            feedback=feedback,
+        )
 
     def _revise(self, run: Run, stage: str, feedback: list[Feedback], batch: Batch) -> None:
         run = _bump(run, revisions=stage)

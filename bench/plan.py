@@ -9,7 +9,7 @@ __all__ = ["Row", "Settings", "build_plan"]
 
 _LMDB_SYNC = "LMDB, sync on: fsync at every commit"
 _LMDB_NOSYNC = "LMDB, sync off: no fsync (survives a process crash, not a machine crash)"
-_GROUP = "group commit: every result waiting in the orchestrator's mailbox (<= 512)"
+_GROUP = "group commit: every decision made while the previous group commits (<= 512)"
 
 
 @dataclass(frozen=True)
