@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ log = logging.getLogger("handoffs.runtime")
 
 _digest_encoder = msgspec.msgpack.Encoder(order="sorted")
 
+
+#: The GIL switch interval the runtime asks for (see ``Runtime.open``).
+SWITCH_INTERVAL = 0.0005
 
 #: The largest run input accepted, encoded (the daemon's body limit is 1 MiB).
 MAX_INPUT_BYTES = 1 << 20
@@ -138,6 +142,7 @@ class Runtime:
         store_options: StoreOptions | None = None,
         prefetch: int = 4,
         seed: int | None = None,
+        switch_interval: float | None = SWITCH_INTERVAL,
     ) -> Runtime:
         """Open the store in ``data_dir``, start the actors, and dispatch again every task the
         store holds as ready or running (crash recovery).
@@ -149,12 +154,18 @@ class Runtime:
             store_options: LMDB settings; default from the config's ``[store]`` table.
             prefetch: tasks one agent actor may hold at once.
             seed: seeds the supervisor's restart jitter (for reproducible tests).
+            switch_interval: sets ``sys.setswitchinterval`` for the process (``None``: leave
+                it). The runtime is many threads; with CPython's default of 5 ms, a thread
+                that let go of the GIL for an fsync or a queue waits up to 5 ms to get it back
+                while another computes, which starves the committer and the agents.
 
         Raises:
             ConfigError: the config is invalid.
             StoreLocked: another process has ``data_dir`` open.
         """
         loaded = config if isinstance(config, LoadedConfig) else load_config(config)
+        if switch_interval is not None:
+            sys.setswitchinterval(switch_interval)
         spec = loaded.config.store
         options = store_options or StoreOptions(
             map_size=spec.map_size, max_map_size=spec.max_map_size, sync=spec.sync
