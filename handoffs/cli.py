@@ -68,10 +68,10 @@ def demo(runs: int, data: Path | None) -> None:
             for r in rows
         ]
         click.echo(format_table(headers, table))
-        click.echo(f"knowledge base: {directory}")
 
     if data is not None:
         go(data)
+        click.echo(f"knowledge base: {data} (inspect it with `handoffs serve --data {data}`)")
     else:
         with tempfile.TemporaryDirectory(prefix="handoffs-demo-") as tmp:
             go(Path(tmp) / "kb")

@@ -66,15 +66,19 @@ def run_demo(
         wall = time.perf_counter() - started
         all_runs: list[Run] = runtime.store.runs(limit=1 << 62).items
     rows: dict[str, DemoRow] = {}
+    spans: dict[str, tuple[float, float]] = {}
     for run in all_runs:
         row = rows.setdefault(run.pipeline, DemoRow(run.pipeline))
         row.runs += 1
         row.states[run.state] = row.states.get(run.state, 0) + 1
         row.revisions += sum(run.revisions.values())
         row.handoffs += run.handoffs
-        last = max(run.updated_at - run.created_at, 0.0)
-        row.wall_seconds = max(row.wall_seconds, last)
+        first, last = spans.get(run.pipeline, (run.created_at, run.updated_at))
+        spans[run.pipeline] = (min(first, run.created_at), max(last, run.updated_at))
     for row in rows.values():
+        # The pipeline's wall time: its first run's start to its last run's settling.
+        first, last = spans[row.pipeline]
+        row.wall_seconds = max(last - first, 0.0)
         row.completed = row.states.get("completed", 0)
         row.escalated = row.states.get("escalated", 0)
         row.failed = row.states.get("failed", 0)
