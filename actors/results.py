@@ -359,6 +359,5 @@ class Results(Transitions):
         )
         live.record = record
         batch.put_task(record, was=rec.state)
-        run = msgspec.structs.replace(run, attempts={**run.attempts, rec.stage: record.attempt})
-        self._put_run(run, batch)
+        self._put_run(run, batch, attempts={**run.attempts, rec.stage: record.attempt})
         self._after.append(lambda: self._dispatch_later(live, delay))

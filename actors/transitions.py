@@ -27,9 +27,10 @@ __all__ = ["Transitions"]
 class Transitions(OrchestratorState):
     """Runs start, advance, escalate and end; tasks are created and finished."""
 
-    def _put_run(self, run: Run, batch: Batch) -> Run:
+    def _put_run(self, run: Run, batch: Batch, **changes: Any) -> Run:
+        """Stage ``run`` with ``changes`` (one copy of the struct) in memory and in ``batch``."""
         old = self._runs.get(run.run_id)
-        run = msgspec.structs.replace(run, updated_at=time.time())
+        run = msgspec.structs.replace(run, updated_at=time.time(), **changes)
         # Memory holds every active run, so a run not there is new.
         batch.put_run(run, was=None if old is None else old.state)
         if run.state in ("running", "escalated"):
@@ -80,14 +81,14 @@ class Transitions(OrchestratorState):
         )
         batch.put_task(record, was=None)
         live = self._live[record.task_id] = LiveTask(record)
-        run = msgspec.structs.replace(
+        self._put_run(
             run,
+            batch,
             state="running",
             stage=stage_name,
             escalation_id=None,
             attempts={**run.attempts, stage_name: 1},
         )
-        self._put_run(run, batch)
         self._after.append(lambda: self._dispatch(live))
 
     def _finish_task(self, live: LiveTask, batch: Batch, *, error: str | None = None) -> None:
@@ -139,8 +140,7 @@ class Transitions(OrchestratorState):
         return run
 
     def _end_run(self, run: Run, state: str, batch: Batch, *, reason: str | None = None) -> None:
-        run = msgspec.structs.replace(run, state=state, stage=None, reason=reason)
-        self._put_run(run, batch)
+        run = self._put_run(run, batch, state=state, stage=None, reason=reason)
         batch.event(f"run.{state}", run_id=run.run_id, pipeline=run.pipeline, detail=reason or "")
         revisions = sum(run.revisions.values())
         latest = list(run.latest.values())
@@ -183,10 +183,7 @@ class Transitions(OrchestratorState):
             history=history[-10_000:],
         )
         batch.put_escalation(escalation, was=None)
-        run = msgspec.structs.replace(
-            run, state="escalated", stage=stage, escalation_id=escalation.id
-        )
-        self._put_run(run, batch)
+        run = self._put_run(run, batch, state="escalated", stage=stage, escalation_id=escalation.id)
         batch.event(
             "run.escalated",
             run_id=run.run_id,
