@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from handoffs.store import StoreOptions
 
 from bench.agents import PIPELINE, bench_config, set_reject_percent
@@ -27,6 +28,15 @@ __all__ = ["run_fixed_rate", "run_saturated", "run_unloaded"]
 _END_EVENTS = frozenset({"run.completed", "run.failed", "run.escalated", "run.cancelled"})
 #: How long the journal tail sleeps when it found nothing new (it competes for the GIL).
 _POLL_SECONDS = 0.002
+
+
+class _Mark(msgspec.Struct):
+    """The journal fields a trace needs; decoding only these keeps the reader cheap."""
+
+    seq: int
+    at: float
+    type: str
+    run_id: str | None = None
 
 
 class _JournalTail:
@@ -52,7 +62,7 @@ class _JournalTail:
         journal = self._runtime.store.journal
         traces = self._traces
         while not self._stop.is_set():
-            events = journal(after=self._after, limit=4096)
+            events = journal(after=self._after, limit=4096, fields=_Mark)
             if not events:
                 time.sleep(_POLL_SECONDS)
                 continue

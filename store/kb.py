@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar, overload
 
 import lmdb
 import msgspec
@@ -581,9 +581,18 @@ class Store:
         """Every ready or running task: what a restarted runtime must dispatch again."""
         return sorted(self.tasks("ready") + self.tasks("running"), key=lambda t: t.task_id)
 
-    def journal(self, after: int = 0, limit: int = 1000) -> list[Event]:
-        """Journal events with ``seq > after``, in order, at most ``limit``."""
-        out: list[Event] = []
+    @overload
+    def journal(self, after: int = 0, limit: int = 1000) -> list[Event]: ...
+    @overload
+    def journal(self, after: int = 0, limit: int = 1000, *, fields: type[T]) -> list[T]: ...
+    def journal(self, after: int = 0, limit: int = 1000, *, fields: type[Any] = Event) -> list[Any]:
+        """Journal events with ``seq > after``, in order, at most ``limit``.
+
+        ``fields``: a Struct holding only the event fields a tail needs (``seq``, ``type``,
+        ``run_id``, ``at``, ...); decoding into it skips the rest, which is much cheaper than
+        whole events for a reader that follows every commit.
+        """
+        out: list[Any] = []
         with self._read() as txn:
             cur = txn.cursor(db=self._dbs["journal"])
             if not cur.set_range((max(after, 0) + 1).to_bytes(8, "big")):
@@ -591,7 +600,7 @@ class Store:
             for key, data in cur.iternext():
                 if len(out) == limit:
                     break
-                out.append(self._decode("journal", key, data, Event))
+                out.append(self._decode("journal", key, data, fields))
         return out
 
     def _count_index(self, index: str) -> dict[str, int]:

@@ -278,3 +278,18 @@ def test_a_closed_store_refuses_every_call(store_path: Path) -> None:
         store.get_run(id_of("run", 1))
     with pytest.raises(StoreClosed, match=message):
         store.commit([Batch()])
+
+
+def test_the_journal_decodes_only_the_fields_asked_for(store: Store) -> None:
+    import msgspec
+
+    class Mark(msgspec.Struct):
+        seq: int
+        type: str
+
+    batch = Batch()
+    batch.event("run.submitted", run_id=id_of("run", 1), detail="x" * 100)
+    batch.event("run.completed", run_id=id_of("run", 1))
+    store.commit([batch])
+    assert store.journal(fields=Mark) == [Mark(1, "run.submitted"), Mark(2, "run.completed")]
+    assert [e.detail for e in store.journal()] == ["x" * 100, ""]
