@@ -8,7 +8,6 @@ Each is a mixin over this state; everything runs on the orchestrator's own threa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,6 @@ from handoffs.actors.protocol import OrchestratorMessage
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
 from handoffs.messages import (
-    NAME_PATTERN,
     Run,
     TaskRecord,
 )
@@ -28,8 +26,8 @@ from handoffs.store import Store
 
 __all__ = ["LiveTask", "OrchestratorState", "render_instruction"]
 
+#: "No limit" for store listings that must see everything (recovery, role resumption).
 _ALL = 1 << 62
-_NAME_RE = re.compile(NAME_PATTERN)
 
 
 class _Missing(dict[str, Any]):
