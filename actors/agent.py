@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pykka
+from handoffs.actors.checks import validate_output
 from handoffs.actors.protocol import ActorExited, Perform, TaskDone, TaskFailed
 from handoffs.messages import Result, Task
 
@@ -131,22 +132,15 @@ class AgentActor(pykka.ThreadingActor):
             self._report_exit(abnormal=True, reason=f"{type(exc).__name__} in agent code")
             self.stop_now()
             return
+        seconds = time.perf_counter() - started
         quality = None
         tags: list[str] = []
         if isinstance(output, Result):
             quality, tags, output = output.quality, list(output.tags), output.output
-        self._tell(
-            self._orchestrator,
-            TaskDone(
-                task.task_id,
-                task.attempt,
-                self.name,
-                output,
-                quality,
-                tags,
-                time.perf_counter() - started,
-            ),
-        )
+        # Validated here, where the output comes in: on this thread, not the orchestrator's.
+        checked = validate_output(output, message.contract, message.contract_name, quality)
+        done = TaskDone(task.task_id, task.attempt, self.name, checked, tags, seconds)
+        self._tell(self._orchestrator, done)
 
     def _failed(self, task: Task, exc: BaseException, started: float, *, fatal: bool) -> None:
         error = f"{type(exc).__name__}: {exc}"

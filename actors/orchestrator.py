@@ -389,7 +389,8 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         rec = live.record
         task = self._build_task(rec)
         try:
-            slot.ref.tell(Perform(task))
+            stage = self._pipelines.stage(rec.pipeline, rec.stage)
+            slot.ref.tell(Perform(task, stage.contract, stage.spec.output))
         except pykka.ActorDeadError:
             # Died, and its ActorExited (told after its last result) is on the way: send it
             # nothing more, give this task to another, and leave what it held to _on_exit.

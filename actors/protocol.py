@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 import pykka
-from handoffs.messages import QualityMarkers, ResolutionAction, Task
+from handoffs.actors.checks import ValidOutput
+from handoffs.messages import Feedback, ResolutionAction, Task
 
 __all__ = [
     "ActorExited",
@@ -34,19 +35,22 @@ __all__ = [
 
 
 class Perform(msgspec.Struct, frozen=True, tag=True):
-    """Orchestrator -> agent: run this task."""
+    """Orchestrator -> agent: run this task; its output must be a ``contract`` (named
+    ``contract_name``), which the agent actor checks on its own thread."""
 
     task: Task
+    contract: type[msgspec.Struct]
+    contract_name: str
 
 
 class TaskDone(msgspec.Struct, frozen=True, tag=True):
-    """Agent -> orchestrator: the agent returned (``output`` is not validated yet)."""
+    """Agent -> orchestrator: the agent returned. ``checked`` is its output validated
+    against the contract (decoded, and encoded once), or the validator's feedback."""
 
     task_id: str
     attempt: int
     actor: str
-    output: Any
-    quality: QualityMarkers | None
+    checked: ValidOutput | Feedback
     tags: list[str]
     seconds: float
 

@@ -12,7 +12,6 @@ from handoffs.actors.checks import (
     check_gates,
     check_tags,
     effective_quality,
-    validate_output,
 )
 from handoffs.actors.pipelines import Stage
 from handoffs.actors.protocol import (
@@ -63,7 +62,7 @@ class Results(Transitions):
         rec = live.record
         run = self._runs[rec.run_id]
         stage = self._pipelines.stage(rec.pipeline, rec.stage)
-        checked = validate_output(msg.output, stage.contract, stage.spec.output, msg.quality)
+        checked = msg.checked
         if isinstance(checked, ValidOutput) and msg.tags:
             checked = check_tags(stage.spec.tags, msg.tags) or checked
         if isinstance(checked, Feedback):
