@@ -35,6 +35,26 @@ from handoffs.store import Batch
 __all__ = ["Results"]
 
 
+class _Answer:
+    """A valid output and everything known about where it came from."""
+
+    __slots__ = ("checked", "live", "msg", "quality", "stage")
+
+    def __init__(
+        self,
+        live: LiveTask,
+        stage: Stage,
+        checked: ValidOutput,
+        quality: QualityMarkers,
+        msg: TaskDone,
+    ) -> None:
+        self.live = live
+        self.stage = stage
+        self.checked = checked
+        self.quality = quality
+        self.msg = msg
+
+
 class Results(Transitions):
     """Decides agent results, timeouts and failures."""
 
@@ -70,33 +90,31 @@ class Results(Transitions):
             self._failure(live, run, stage, batch, "invalid_output", checked.issue, [checked])
             return
         quality = effective_quality(checked.value, checked.quality)
+        answer = _Answer(live, stage, checked, quality, msg)
         if stage.is_review:
             verdict: Verdict = checked.value
             if verdict.approved:
-                self._accept(live, run, stage, checked, quality, msg, batch)
+                self._accept(answer, run, batch)
             else:
-                self._reject(live, run, stage, checked, quality, msg, batch)
+                self._reject(answer, run, batch)
             return
         failures = check_gates(stage.spec.gates, checked.value, quality)
         if failures:
-            self._gate_failed(live, run, stage, checked, quality, msg, failures, batch)
+            self._gate_failed(answer, run, failures, batch)
         else:
-            self._accept(live, run, stage, checked, quality, msg, batch)
+            self._accept(answer, run, batch)
 
     def _record(
         self,
+        answer: _Answer,
         run: Run,
-        live: LiveTask,
-        stage: Stage,
-        checked: ValidOutput,
-        quality: QualityMarkers,
-        msg: TaskDone,
         batch: Batch,
         *,
         outcome: str,
         next_action: str,
         feedback: list[Feedback] | None = None,
     ) -> tuple[Run, Handoff]:
+        live, stage, msg = answer.live, answer.stage, answer.msg
         rec = live.record
         handoff = Handoff(
             id=new_id("art"),
@@ -106,7 +124,7 @@ class Results(Transitions):
             kind=stage.spec.output,
             next_action=next_action[:20_000],
             produced_by=msg.actor,
-            quality=quality,
+            quality=answer.quality,
             revision=rec.revision,
             attempt=rec.attempt,
             created_at=time.time(),
@@ -114,7 +132,7 @@ class Results(Transitions):
             tags=[*stage.spec.tags, *msg.tags],
             outcome=outcome,
             feedback=feedback or [],
-            payload=msgspec.Raw(checked.payload),
+            payload=msgspec.Raw(answer.checked.payload),
         )
         batch.put_artifact(handoff, new=True)
         batch.event(
@@ -131,21 +149,11 @@ class Results(Transitions):
         self._metrics.handoff(run.pipeline, rec.stage, outcome, msg.seconds)
         return run, handoff
 
-    def _accept(
-        self,
-        live: LiveTask,
-        run: Run,
-        stage: Stage,
-        checked: ValidOutput,
-        quality: QualityMarkers,
-        msg: TaskDone,
-        batch: Batch,
-    ) -> None:
+    def _accept(self, answer: _Answer, run: Run, batch: Batch) -> None:
+        live, stage, checked = answer.live, answer.stage, answer.checked
         nxt = stage.spec.next
         action = self._next_action(run, nxt)
-        run, handoff = self._record(
-            run, live, stage, checked, quality, msg, batch, outcome="accepted", next_action=action
-        )
+        run, handoff = self._record(answer, run, batch, outcome="accepted", next_action=action)
         run = msgspec.structs.replace(run, latest={**run.latest, stage.name: handoff.id})
         self._payloads[handoff.id] = checked.value
         self._finish_task(live, batch)
@@ -159,29 +167,17 @@ class Results(Transitions):
                 )
         self._advance(run, nxt, batch)
 
-    def _reject(
-        self,
-        live: LiveTask,
-        run: Run,
-        stage: Stage,
-        checked: ValidOutput,
-        quality: QualityMarkers,
-        msg: TaskDone,
-        batch: Batch,
-    ) -> None:
-        verdict: Verdict = checked.value
+    def _reject(self, answer: _Answer, run: Run, batch: Batch) -> None:
+        stage = answer.stage
+        verdict: Verdict = answer.checked.value
         target = stage.spec.on_reject
         assert target is not None  # checked by config_problems
         feedback = list(verdict.feedback) or [
             Feedback(source="reviewer", issue="rejected without specific feedback")
         ]
         self._send_back(
-            live,
+            answer,
             run,
-            stage,
-            checked,
-            quality,
-            msg,
             batch,
             outcome="rejected",
             target=target,
@@ -191,23 +187,12 @@ class Results(Transitions):
         )
 
     def _gate_failed(
-        self,
-        live: LiveTask,
-        run: Run,
-        stage: Stage,
-        checked: ValidOutput,
-        quality: QualityMarkers,
-        msg: TaskDone,
-        failures: list[Feedback],
-        batch: Batch,
+        self, answer: _Answer, run: Run, failures: list[Feedback], batch: Batch
     ) -> None:
+        stage = answer.stage
         self._send_back(
-            live,
+            answer,
             run,
-            stage,
-            checked,
-            quality,
-            msg,
             batch,
             outcome="gate_failed",
             target=stage.name,
@@ -218,12 +203,8 @@ class Results(Transitions):
 
     def _send_back(
         self,
-        live: LiveTask,
+        answer: _Answer,
         run: Run,
-        stage: Stage,
-        checked: ValidOutput,
-        quality: QualityMarkers,
-        msg: TaskDone,
         batch: Batch,
         *,
         outcome: str,
@@ -235,24 +216,21 @@ class Results(Transitions):
         """Record the output as ``outcome`` and send ``target`` back with ``feedback``; once
         ``target`` has been sent back ``limit`` times, escalate instead. ``what`` describes
         the loop, ``{n}`` standing for how many outputs it has turned down."""
+        stage = answer.stage
         revisions = run.revisions.get(target, 0)
         exhausted = revisions >= limit
         issues = "; ".join(f.issue for f in feedback)
         said = what.format(n=revisions + 1)
         action = f"escalate: {said}" if exhausted else f"revise {target}: {issues}"
         run, handoff = self._record(
+            answer,
             run,
-            live,
-            stage,
-            checked,
-            quality,
-            msg,
             batch,
             outcome=outcome,
             next_action=action,
             feedback=feedback,
         )
-        self._finish_task(live, batch)
+        self._finish_task(answer.live, batch)
         if not exhausted:
             self._revise(run, target, feedback, batch)
             return
