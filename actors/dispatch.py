@@ -19,7 +19,7 @@ __all__ = ["Dispatcher", "Slot"]
 class Slot:
     """One agent actor and the (task_id, attempt) pairs it holds."""
 
-    __slots__ = ("alive", "index", "inflight", "name", "ref", "role")
+    __slots__ = ("index", "inflight", "name", "ref", "role")
 
     def __init__(self, role: str, index: int, ref: pykka.ActorRef[Any], name: str) -> None:
         self.role = role
@@ -27,7 +27,6 @@ class Slot:
         self.ref = ref
         self.name = name
         self.inflight: set[tuple[str, int]] = set()
-        self.alive = True
 
 
 class Dispatcher:
@@ -54,7 +53,6 @@ class Dispatcher:
         slot = slots.get(index)
         if slot is None or slot.name != name:
             return None
-        slot.alive = False
         del slots[index]
         return slot
 
@@ -85,10 +83,6 @@ class Dispatcher:
     def roles(self) -> Iterator[str]:
         """Every role that has slots or waiting tasks."""
         return iter(set(self._slots) | set(self._waiting))
-
-    def slots(self, role: str) -> list[Slot]:
-        """The live slots of ``role``."""
-        return list(self._slots.get(role, {}).values())
 
     def inflight_total(self) -> int:
         """Tasks held by all live slots."""

@@ -16,7 +16,6 @@ from handoffs.messages import Feedback, ResolutionAction, Task
 __all__ = [
     "ActorExited",
     "ActorStarted",
-    "AgentMessage",
     "CommitDone",
     "Drain",
     "HealthEvent",
@@ -28,7 +27,6 @@ __all__ = [
     "RoleDown",
     "RoleUp",
     "Submit",
-    "SupervisorMessage",
     "TaskDone",
     "TaskFailed",
 ]
@@ -165,7 +163,6 @@ class Drain(msgspec.Struct, frozen=True, tag=True):
     reply: pykka.Future[Any]
 
 
-AgentMessage = Perform
 OrchestratorMessage = (
     TaskDone
     | TaskFailed
@@ -180,4 +177,3 @@ OrchestratorMessage = (
     | RoleUp
     | Drain
 )
-SupervisorMessage = ActorExited | HealthEvent

@@ -36,11 +36,6 @@ class Timers:
             if self._heap[0][0] == due:
                 self._cond.notify()
 
-    def pending(self) -> int:
-        """How many callbacks are waiting."""
-        with self._cond:
-            return len(self._heap)
-
     def stop(self) -> None:
         """Stop the thread; pending callbacks are dropped."""
         with self._cond:

@@ -72,6 +72,13 @@ class _Collected:
         self.count = 0
         self.all_done = threading.Condition(self.lock)
 
+    def add(self, trace: Trace) -> None:
+        """Record a finished run's trace and wake whoever waits for the count."""
+        with self.lock:
+            self.finished.append((trace[-1], trace))
+            self.count += 1
+            self.all_done.notify_all()
+
 
 class Window:
     """A closed loop: ``submitters`` threads keep up to ``window`` runs in flight.
@@ -95,11 +102,7 @@ class Window:
 
     def finish(self, trace: Trace) -> None:
         """A run ended (any thread)."""
-        c = self._collected
-        with c.lock:
-            c.finished.append((trace[-1], trace))
-            c.count += 1
-            c.all_done.notify_all()
+        self._collected.add(trace)
         self._slots.release()
 
     def _submit_loop(self) -> None:
@@ -165,11 +168,7 @@ class FixedRate:
 
     def finish(self, trace: Trace) -> None:
         """A run ended (any thread)."""
-        c = self._collected
-        with c.lock:
-            c.finished.append((trace[-1], trace))
-            c.count += 1
-            c.all_done.notify_all()
+        self._collected.add(trace)
 
     def run(self, *, warmup: float, duration: float) -> dict[str, Any]:
         """Offer load at the rate, then return :func:`summarize` of the measured window."""

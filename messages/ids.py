@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import time
 from typing import Annotated, Final
 
@@ -34,7 +33,6 @@ Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 IdempotencyKey = Annotated[str, msgspec.Meta(pattern=r"^[\x21-\x7e]{1,200}$")]
 
-_ID_RE: Final = re.compile(ID_PATTERN)
 # Random start so ids from two processes started in the same nanosecond still differ.
 _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 
@@ -42,8 +40,3 @@ _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 def new_id(prefix: str) -> str:
     """Return a fresh id such as ``run-0187a3c2e1f00000000a1b2c``."""
     return f"{prefix}-{time.time_ns():016x}{next(_counter) & 0xFFFFFFFF:08x}"
-
-
-def is_id(value: str) -> bool:
-    """Whether ``value`` has the shape of an id made by :func:`new_id`."""
-    return _ID_RE.fullmatch(value) is not None
