@@ -101,13 +101,19 @@ class _Committer:
         self._store = store
         self._orchestrator = orchestrator
         self._queue: queue.SimpleQueue[list[Batch] | None] = queue.SimpleQueue()
+        self._applied = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="handoffs-committer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, batches: list[Batch]) -> None:
+        """Commit ``batches``; returns once they are in the write transaction, before its
+        commit and fsync. Every LMDB put drops the GIL, so puts made while the caller runs
+        would each wait for it (a convoy): the caller waits out the puts, not the fsync."""
+        self._applied.clear()
         self._queue.put(batches)
+        self._applied.wait()
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -119,9 +125,11 @@ class _Committer:
             error: BaseException | None = None
             try:
                 if batches:
-                    self._store.commit(batches)
+                    self._store.commit(batches, applied=self._applied.set)
             except Exception as exc:  # StoreError, or anything else: the orchestrator reloads
                 error = exc
+            finally:
+                self._applied.set()
             with contextlib.suppress(pykka.ActorDeadError):
                 self._orchestrator.tell(CommitDone(error))
 

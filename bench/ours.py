@@ -1,22 +1,21 @@
 """Scenarios (a), (b), (c): the handoffs runtime on the bench pipeline.
 
-Runs are submitted through the public API (``Runtime.submit``, which returns once the run
-is committed) from several threads, since each call waits for a group commit. Their traces
-come from the store's journal, which is the truth: a run's ``run.submitted`` event, each
-``handoff.recorded`` event, and its end. Every journal timestamp is the time of the commit
-that wrote it, so a hop spans exactly one commit (fsync included when ``sync`` is on).
+Runs are submitted through the public API (``Runtime.submit_async``: one thread keeps the
+window full without waiting for each commit). Their traces come from the store's journal,
+which is the truth, as each commit lands (``Store.subscribe``): a run's ``run.submitted``
+event, each ``handoff.recorded`` event, and its end. Every journal timestamp is the time of
+the commit that wrote it, so a hop spans exactly one commit (fsync included when ``sync`` is
+on).
 """
 
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
+from handoffs.messages import Event
 from handoffs.store import StoreOptions
 
 from bench.agents import PIPELINE, bench_config, set_reject_percent
@@ -26,60 +25,42 @@ from handoffs.runtime import Runtime
 __all__ = ["run_fixed_rate", "run_saturated", "run_unloaded"]
 
 _END_EVENTS = frozenset({"run.completed", "run.failed", "run.escalated", "run.cancelled"})
-#: How long the journal tail sleeps when it found nothing new (it competes for the GIL).
-_POLL_SECONDS = 0.002
 
 
-class _Mark(msgspec.Struct):
-    """The journal fields a trace needs; decoding only these keeps the reader cheap."""
-
-    seq: int
-    at: float
-    type: str
-    run_id: str | None = None
-
-
-class _JournalTail:
-    """Follows the journal on its own thread and hands each ended run's trace to ``finish``."""
+class _Traces:
+    """Builds each run's trace from the events of every commit (``Store.subscribe``: the
+    journal as it is written, without polling) and hands an ended run's to ``finish``."""
 
     def __init__(self, runtime: Runtime, finish: Callable[[Trace], None]) -> None:
         self._runtime = runtime
         self._finish = finish
-        self._after = runtime.store.last_seq
         self._traces: dict[str, Trace] = {}
-        self._stop = threading.Event()
+        self._unsubscribe: Callable[[], None] | None = None
         self.unexpected: dict[str, int] = {}
-        self._thread = threading.Thread(target=self._loop, name="bench-journal", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        self._unsubscribe = self._runtime.store.subscribe(self._committed)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
 
-    def _loop(self) -> None:
-        journal = self._runtime.store.journal
+    def _committed(self, events: list[Event]) -> None:
         traces = self._traces
-        while not self._stop.is_set():
-            events = journal(after=self._after, limit=4096, fields=_Mark)
-            if not events:
-                time.sleep(_POLL_SECONDS)
+        for event in events:
+            run_id = event.run_id
+            if run_id is None:
                 continue
-            self._after = events[-1].seq
-            for event in events:
-                run_id = event.run_id
-                if run_id is None:
-                    continue
-                if event.type == "run.submitted":
-                    traces[run_id] = [event.at]
-                elif event.type == "handoff.recorded":
-                    traces[run_id].append(event.at)
-                elif event.type in _END_EVENTS:
-                    trace = traces.pop(run_id)
-                    if event.type != "run.completed":
-                        self.unexpected[event.type] = self.unexpected.get(event.type, 0) + 1
-                    self._finish(trace)
+            kind = event.type
+            if kind == "handoff.recorded":
+                traces[run_id].append(event.at)
+            elif kind == "run.submitted":
+                traces[run_id] = [event.at]
+            elif kind in _END_EVENTS:
+                trace = traces.pop(run_id)
+                if kind != "run.completed":
+                    self.unexpected[kind] = self.unexpected.get(kind, 0) + 1
+                self._finish(trace)
 
 
 def _open(data_dir: Path, params: dict[str, Any]) -> Runtime:
@@ -89,7 +70,7 @@ def _open(data_dir: Path, params: dict[str, Any]) -> Runtime:
     return Runtime.open(config, data_dir, store_options=options, prefetch=params["prefetch"])
 
 
-def _extra(runtime: Runtime, tail: _JournalTail, before: tuple[int, int]) -> dict[str, Any]:
+def _extra(runtime: Runtime, tail: _Traces, before: tuple[int, int]) -> dict[str, Any]:
     stats = runtime.store.statistics()
     commits = stats.commits - before[0]
     batches = stats.batches - before[1]
@@ -114,7 +95,7 @@ def _measure(
                 submit(PIPELINE, {"topic": f"topic {i}"})
 
             driver = make_driver(start)
-            tail = _JournalTail(runtime, driver.finish)
+            tail = _Traces(runtime, driver.finish)
             tail.start()
             stats = runtime.store.statistics()
             before = (stats.commits, stats.batches)

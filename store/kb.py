@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -45,6 +46,8 @@ from handoffs.store.errors import (
 )
 
 __all__ = ["ArtifactIndex", "Page", "Store", "StoreOptions", "StoreStatistics"]
+
+log = logging.getLogger("handoffs.store")
 
 T = TypeVar("T")
 SEP: Final = b"\x00"
@@ -190,6 +193,7 @@ class Store:
         self._last_seq = self._read_last_seq()
         #: Called after each commit with (seconds, batches); the runtime's metrics hook.
         self.on_commit: Callable[[float, int], None] | None = None
+        self._listeners: tuple[Callable[[list[Event]], None], ...] = ()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -282,11 +286,14 @@ class Store:
 
     # ----------------------------------------------------------------- writes
 
-    def commit(self, batches: Sequence[Batch]) -> int:
+    def commit(self, batches: Sequence[Batch], *, applied: Callable[[], None] | None = None) -> int:
         """Apply ``batches`` in ONE write transaction: all of them, or (on error) none.
 
         Grows the map (x2, up to ``max_map_size``) and retries when it is full. Returns the
-        journal's last sequence number after the commit.
+        journal's last sequence number after the commit. ``applied`` is called once the
+        records are in the transaction, before it commits (and its fsync runs): a caller
+        can wait for that alone, since every LMDB call drops the GIL and a busy thread
+        makes each of them wait for it.
 
         Raises:
             StoreFull: the commit does not fit under ``max_map_size``; nothing was written.
@@ -294,11 +301,15 @@ class Store:
             StoreIOError: LMDB failed otherwise; nothing was written.
         """
         started = time.perf_counter()
+        listeners = self._listeners
+        committed: list[Event] | None = [] if listeners else None
         with self._write_lock:
             env = self._require_env()
             while True:
+                if committed:
+                    committed.clear()  # a retry after the map grew numbers them again
                 try:
-                    seq = self._apply(env, batches)
+                    seq = self._apply(env, batches, applied, committed)
                 except lmdb.MapFullError:
                     self._grow(env)
                     continue
@@ -308,10 +319,34 @@ class Store:
             self._last_seq = seq
             self._commits += 1
             self._batches += len(batches)
+            # Under the write lock, so listeners see commits in journal order.
+            for listener in listeners if committed else ():
+                try:
+                    listener(committed)  # type: ignore[arg-type]
+                except Exception:  # the commit stands; a listener's bug is its own
+                    log.exception("store: event listener %r failed", listener)
         hook = self.on_commit
         if hook is not None:
             hook(time.perf_counter() - started, len(batches))
         return seq
+
+    def subscribe(self, listener: Callable[[list[Event]], None]) -> Callable[[], None]:
+        """Call ``listener`` with the journal events of every commit, once it is durable.
+
+        Called on the committing thread under the write lock, in journal order, with events
+        numbered and stamped as stored: it must be quick, must not block (hand the events to
+        a queue) and must not commit. Returns
+        a function that unsubscribes. What reading :meth:`journal` in a loop would give,
+        without polling.
+        """
+        with self._write_lock:
+            self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            with self._write_lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
 
     def _grow(self, env: lmdb.Environment) -> None:
         size = env.info()["map_size"]
@@ -322,7 +357,13 @@ class Store:
             env.set_mapsize(min(size * 2, cap))
         self._resizes += 1
 
-    def _apply(self, env: lmdb.Environment, batches: Sequence[Batch]) -> int:
+    def _apply(
+        self,
+        env: lmdb.Environment,
+        batches: Sequence[Batch],
+        applied: Callable[[], None] | None,
+        committed: list[Event] | None,
+    ) -> int:
         db = self._dbs
         seq = self._last_seq
         now = time.time()
@@ -351,6 +392,10 @@ class Store:
                     seq += 1
                     event = msgspec.structs.replace(draft, seq=seq, at=now)
                     put(seq.to_bytes(8, "big"), encode_msgpack(event), db=db["journal"])
+                    if committed is not None:
+                        committed.append(event)
+            if applied is not None:
+                applied()
         return seq
 
     def _put_stateful(

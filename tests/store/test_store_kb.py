@@ -293,3 +293,50 @@ def test_the_journal_decodes_only_the_fields_asked_for(store: Store) -> None:
     store.commit([batch])
     assert store.journal(fields=Mark) == [Mark(1, "run.submitted"), Mark(2, "run.completed")]
     assert [e.detail for e in store.journal()] == ["x" * 100, ""]
+
+
+def test_subscribers_get_each_commits_events_as_stored(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[list[int]] = []
+
+    def broken(_events: object) -> None:
+        raise RuntimeError("listener bug")
+
+    unsubscribe = store.subscribe(lambda events: seen.append([e.seq for e in events]))
+    store.subscribe(broken)
+    commit(store, events=2)
+    commit(store, run(1))  # no events: listeners are not called
+    commit(store, events=1)
+    assert seen == [[1, 2], [3]]
+    assert [e.seq for e in store.journal()] == [1, 2, 3]
+    assert "listener bug" in caplog.text
+    unsubscribe()
+    commit(store, events=1)
+    assert seen == [[1, 2], [3]]
+
+
+def test_a_commit_retried_after_the_map_grew_reports_its_events_once(tmp_path: Path) -> None:
+    from handoffs.store import StoreOptions
+
+    small = Store.open(tmp_path / "kb", StoreOptions(map_size=1 << 20, max_map_size=1 << 26))
+    try:
+        seen: list[int] = []
+        small.subscribe(lambda events: seen.extend(e.seq for e in events))
+        batch = Batch()
+        for i in range(3000):
+            batch.event("test", run_id=id_of("run", i), detail="x" * 500)
+        small.commit([batch])
+        assert small.statistics().resizes >= 1
+        assert seen == list(range(1, 3001))
+    finally:
+        small.close()
+
+
+def test_applied_is_called_once_the_records_are_in_the_transaction(store: Store) -> None:
+    calls: list[int] = []
+    batch = Batch()
+    batch.put_run(run(1))
+    store.commit([batch], applied=lambda: calls.append(store.statistics().commits))
+    assert calls == [0]  # before the commit counted
+    assert store.get_run(id_of("run", 1)) is not None
