@@ -71,7 +71,7 @@ async def _run(params: dict[str, Any]) -> dict[str, Any]:
     counts = {"started": 0, "ended": 0, "stopping": 0}
 
     def finish(trace: Trace) -> None:
-        finished.append((trace[-1], trace))
+        finished.append((trace[-1], tuple(trace)))
         counts["ended"] += 1
         slots.release()
         if counts["stopping"] and counts["ended"] == counts["started"]:

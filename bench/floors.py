@@ -36,7 +36,7 @@ class _StoreRun:
         self.run = run
         self.task = task
         self.stage = 0
-        self.trace: Trace = []  # commit times: the run's, then each output's
+        self.trace: list[float] = []  # commit times: the run's, then each output's
 
 
 def _task(run: Run, stage: str, now: float) -> TaskRecord:
@@ -149,7 +149,7 @@ def run_store_only(params: dict[str, Any]) -> dict[str, Any]:
                         continue
                     state.trace.append(done)
                     if state.stage == len(work.STAGES):
-                        finished.append((done, state.trace))
+                        finished.append((done, tuple(state.trace)))
                         active[slot] = None
         finally:
             store.close()

@@ -34,7 +34,7 @@ class _Traces:
     def __init__(self, runtime: Runtime, finish: Callable[[Trace], None]) -> None:
         self._runtime = runtime
         self._finish = finish
-        self._traces: dict[str, Trace] = {}
+        self._traces: dict[str, list[float]] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self.unexpected: dict[str, int] = {}
 

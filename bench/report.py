@@ -29,6 +29,8 @@ METRICS = (
     "hop_p99_ms",
     "offered_runs_per_s",
     "group_mean",
+    "cpu_us_per_run",
+    "cpu_cores",
 )
 
 
@@ -170,13 +172,13 @@ def render_markdown(document: dict[str, Any]) -> str:
         "process; median (min-max).",
         "",
         "| row | durability | runs/s | handoffs/s | e2e p50 ms | e2e p99 ms | hop p50 ms "
-        "| hop p99 ms |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
+        "| hop p99 ms | CPU us/run |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for record in document["rows"]:
         if "skipped" in record:
             lines.append(f"| {record['label']} | skipped: {record['skipped']} "
-                         "| - | - | - | - | - | - |")  # fmt: skip
+                         "| - | - | - | - | - | - | - |")  # fmt: skip
             continue
         m = record.get("metrics", {})
         label = record["label"]
@@ -189,7 +191,7 @@ def render_markdown(document: dict[str, Any]) -> str:
             f"| {label} | {_short_durability(record)} | {_fmt(m.get('runs_per_s'), 0)} "
             f"| {_fmt(m.get('handoffs_per_s'), 0)} | {_fmt(m.get('e2e_p50_ms'), 2)} "
             f"| {_fmt(m.get('e2e_p99_ms'), 2)} | {_fmt(m.get('hop_p50_ms'), 3)} "
-            f"| {_fmt(m.get('hop_p99_ms'), 3)} |"
+            f"| {_fmt(m.get('hop_p99_ms'), 3)} | {_fmt(m.get('cpu_us_per_run'), 0)} |"
         )
     lines += ["", "Durability, row by row:", ""]
     lines += [f"- {r['label']}: {r['durability']}" for r in document["rows"]]

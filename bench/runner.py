@@ -40,7 +40,9 @@ DEFINITIONS = (
     "number of runs in flight (the window). A hop is the time between two consecutive "
     "outputs of a run (for handoffs: between the commits that recorded them, so each hop "
     "holds one commit, fsync included when sync is on; the first hop starts at the commit "
-    "that accepted the run); e2e is a run's first to last timestamp."
+    "that accepted the run); e2e is a run's first to last timestamp. CPU us/run is the "
+    "process's CPU time (every thread, user and system) over the measured window, per run "
+    "ended in it (closed-loop rows of our runtime only)."
 )
 
 

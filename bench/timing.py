@@ -20,7 +20,9 @@ from typing import Any
 
 __all__ = ["FixedRate", "Trace", "Window", "percentile", "summarize"]
 
-Trace = list[float]
+#: A run's timestamps (start, each output). Kept as a tuple once finished: tuples of floats
+#: leave the garbage collector's care, lists would make every full collection slower.
+Trace = Sequence[float]
 #: Seconds a driver waits for the runs still in flight once it stops offering load.
 DRAIN_TIMEOUT = 60.0
 
@@ -75,7 +77,7 @@ class _Collected:
     def add(self, trace: Trace) -> None:
         """Record a finished run's trace and wake whoever waits for the count."""
         with self.lock:
-            self.finished.append((trace[-1], trace))
+            self.finished.append((trace[-1], tuple(trace)))
             self.count += 1
             self.all_done.notify_all()
 
@@ -133,7 +135,10 @@ class Window:
             thread.start()
         t_warm = t_begin + warmup
         t_stop = t_warm + duration
+        self._stop.wait(max(0.0, t_warm - time.time()))
+        cpu_warm = time.process_time()
         self._stop.wait(max(0.0, t_stop - time.time()))
+        cpu = time.process_time() - cpu_warm
         self._stop.set()
         for thread in threads:
             thread.join(DRAIN_TIMEOUT)
@@ -141,7 +146,11 @@ class Window:
         self._wait_all(self.started)
         if self.errors:
             raise self.errors[0]
-        return summarize(self._collected.finished, (t_warm, t_stop))
+        result = summarize(self._collected.finished, (t_warm, t_stop))
+        # CPU (all threads, user + system) per run: steadier than runs/s on a shared machine.
+        result["cpu_cores"] = cpu / duration
+        result["cpu_us_per_run"] = cpu / result["runs"] * 1e6 if result["runs"] else float("nan")
+        return result
 
     def _wait_all(self, count: int) -> None:
         c = self._collected
