@@ -1,7 +1,10 @@
 """The runtime's Prometheus metrics, on a registry the caller passes in (never the global one).
 
 Labels are bounded: pipeline, stage, role, reason, outcome, state. Never run or task ids.
-Children used on the hot path are bound once and cached.
+Children used on the hot path are bound once and cached. What the orchestrator counts per
+decision goes into a :class:`Tally` applied once per group commit (every prometheus_client
+increment takes a lock), and the gauges it alone moves (runs by state, tasks in flight) are
+plain counts read at scrape time.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["RuntimeMetrics"]
+__all__ = ["RuntimeMetrics", "Tally"]
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -56,6 +59,52 @@ class _StoreMapCollector(Collector):
         )
 
 
+class _LiveGauge(Collector):
+    """A gauge with one label, read at scrape time from counts one thread keeps.
+
+    Only the orchestrator's thread writes the counts, so the hot path takes no lock; a scrape
+    copies them in one call, which holds the GIL.
+    """
+
+    def __init__(self, name: str, doc: str, label: str, counts: dict[str, int]) -> None:
+        self._name = name
+        self._doc = doc
+        self._label = label
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self._name, self._doc, labels=[self._label])
+        for key, value in sorted(self._counts.copy().items()):
+            family.add_metric([key], value)
+        yield family
+
+
+class Tally:
+    """What one group of decisions adds to the metrics, applied when the group commits."""
+
+    __slots__ = ("durations", "handoffs", "run_revisions", "run_states")
+
+    def __init__(self) -> None:
+        self.handoffs: dict[tuple[str, str, str], int] = {}
+        self.durations: list[tuple[str, str, float]] = []
+        #: Runs entering (+1) or leaving (-1) each state.
+        self.run_states: dict[str, int] = {}
+        self.run_revisions: list[int] = []
+
+    def handoff(self, pipeline: str, stage: str, outcome: str, seconds: float) -> None:
+        """One recorded output and the agent time it took."""
+        key = (pipeline, stage, outcome)
+        self.handoffs[key] = self.handoffs.get(key, 0) + 1
+        self.durations.append((pipeline, stage, seconds))
+
+    def run_state(self, before: str | None, after: str) -> None:
+        """A run moved from ``before`` (``None``: new) to ``after``."""
+        states = self.run_states
+        if before is not None:
+            states[before] = states.get(before, 0) - 1
+        states[after] = states.get(after, 0) + 1
+
+
 class RuntimeMetrics:
     """Every metric handoffs exports. Thread-safe (prometheus_client children are)."""
 
@@ -95,12 +144,17 @@ class RuntimeMetrics:
         self.escalations_open = Gauge(
             "handoffs_escalations_open", "Escalations waiting for a person.", registry=registry
         )
-        self.runs = Gauge("handoffs_runs", "Runs by state.", ["state"], registry=registry)
-        self.tasks_inflight = Gauge(
-            "handoffs_tasks_inflight",
-            "Tasks handed to agents, not answered yet.",
-            ["role"],
-            registry=registry,
+        #: Runs by state and tasks in flight by role: kept by the orchestrator's thread only.
+        self.run_counts: dict[str, int] = {}
+        self.inflight_counts: dict[str, int] = {}
+        registry.register(_LiveGauge("handoffs_runs", "Runs by state.", "state", self.run_counts))
+        registry.register(
+            _LiveGauge(
+                "handoffs_tasks_inflight",
+                "Tasks handed to agents, not answered yet.",
+                "role",
+                self.inflight_counts,
+            )
         )
         self.task_failures = Counter(
             "handoffs_task_failures",
@@ -131,7 +185,6 @@ class RuntimeMetrics:
         self._store_collector: _StoreMapCollector | None = None
         self._handoff_children: dict[tuple[str, str, str], Counter] = {}
         self._duration_children: dict[tuple[str, str], Histogram] = {}
-        self._inflight_children: dict[str, Gauge] = {}
 
     def watch_store(self, read: Callable[[], tuple[int, int]]) -> None:
         """Export the map gauges from ``read() -> (used, size)`` at scrape time."""
@@ -145,22 +198,26 @@ class RuntimeMetrics:
         self.store_commits.inc()
         self.store_commit_seconds.observe(seconds)
 
-    def handoff(self, pipeline: str, stage: str, outcome: str, seconds: float) -> None:
-        """Count one recorded output and the agent time it took."""
-        key = (pipeline, stage, outcome)
-        child = self._handoff_children.get(key)
-        if child is None:
-            child = self._handoff_children[key] = self.handoffs.labels(*key)
-        child.inc()
-        dkey = (pipeline, stage)
-        hist = self._duration_children.get(dkey)
-        if hist is None:
-            hist = self._duration_children[dkey] = self.stage_duration.labels(*dkey)
-        hist.observe(seconds)
+    def apply(self, tally: Tally) -> None:
+        """Add a committed group's tally: one increment per label set."""
+        for key, n in tally.handoffs.items():
+            child = self._handoff_children.get(key)
+            if child is None:
+                child = self._handoff_children[key] = self.handoffs.labels(*key)
+            child.inc(n)
+        for pipeline, stage, seconds in tally.durations:
+            dkey = (pipeline, stage)
+            hist = self._duration_children.get(dkey)
+            if hist is None:
+                hist = self._duration_children[dkey] = self.stage_duration.labels(*dkey)
+            hist.observe(seconds)
+        counts = self.run_counts
+        for state, delta in tally.run_states.items():
+            counts[state] = counts.get(state, 0) + delta
+        for revisions in tally.run_revisions:
+            self.run_revisions.observe(revisions)
 
-    def inflight(self, role: str) -> Gauge:
-        """The bound in-flight gauge of ``role``."""
-        gauge = self._inflight_children.get(role)
-        if gauge is None:
-            gauge = self._inflight_children[role] = self.tasks_inflight.labels(role)
-        return gauge
+    def inflight(self, role: str, delta: int) -> None:
+        """Tasks of ``role`` handed to (positive) or answered by (negative) agents."""
+        counts = self.inflight_counts
+        counts[role] = counts.get(role, 0) + delta

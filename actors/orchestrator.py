@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pykka
 from handoffs.actors.dispatch import Dispatcher, Slot
-from handoffs.actors.metrics import RuntimeMetrics
+from handoffs.actors.metrics import RuntimeMetrics, Tally
 from handoffs.actors.pipelines import Pipelines
 from handoffs.actors.protocol import (
     ActorExited,
@@ -77,7 +77,7 @@ class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
 class _Group:
     """Decisions committed together, and what waits for their commit."""
 
-    __slots__ = ("after", "batches", "keys", "replies")
+    __slots__ = ("after", "batches", "keys", "replies", "settles", "tally")
 
     def __init__(
         self,
@@ -85,11 +85,15 @@ class _Group:
         after: list[Callable[[], None]],
         replies: list[pykka.Future[Any]],
         keys: list[str],
+        tally: Tally,
+        settles: bool,
     ) -> None:
         self.batches = batches
         self.after = after
         self.replies = replies
         self.keys = keys
+        self.tally = tally
+        self.settles = settles
 
 
 class _Committer:
@@ -165,6 +169,8 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         self._after: list[Callable[[], None]] = []
         self._open_replies: list[pykka.Future[Any]] = []
         self._open_keys: list[str] = []
+        self._tally = Tally()
+        self._settles = False
         self._staged_keys: dict[str, tuple[str, str]] = {}
         self._committing: _Group | None = None
         self._committer = _Committer(store, self.actor_ref)
@@ -193,13 +199,13 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         self._live = {}
         self._payloads = {}
         for slot in self._slots_by_name.values():
-            self._metrics.inflight(slot.role).dec(len(slot.inflight))
+            self._metrics.inflight(slot.role, -len(slot.inflight))
             slot.inflight.clear()
         for role in list(self._dispatcher.roles()):
             self._dispatcher.waiting(role).clear()
         counts = self._store.count_runs()
         for state in ("running", "completed", "escalated", "failed", "cancelled"):
-            self._metrics.runs.labels(state).set(counts.get(state, 0))
+            self._metrics.run_counts[state] = counts.get(state, 0)
         self._metrics.escalations_open.set(self._store.count_escalations().get("open", 0))
         now = time.time()
         for record in self._store.pending_tasks():
@@ -276,8 +282,16 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         """Hand the open group to the committer now, if it is free (it commits one at a time)."""
         if self._committing is not None or not (self._open or self._after):
             return
-        group = _Group(self._open, self._after, self._open_replies, self._open_keys)
+        group = _Group(
+            self._open,
+            self._after,
+            self._open_replies,
+            self._open_keys,
+            self._tally,
+            self._settles,
+        )
         self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._tally, self._settles = Tally(), False
         self._committing = group
         # Other messages are decided while this group's fsync runs; the group's effects
         # (dispatching its next tasks, replies) wait for CommitDone.
@@ -302,11 +316,14 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
             return
         for key in group.keys:
             self._staged_keys.pop(key, None)
+        self._metrics.apply(group.tally)
         for action in group.after:
             try:
                 action()
             except Exception:  # one failed effect must not cost the others
                 log.exception("orchestrator: post-commit action failed")
+        if group.settles:
+            self._waiters.notify()
         self._check_drained()
 
     def _fail_open(self, error: BaseException) -> None:
@@ -315,6 +332,7 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         for reply in self._open_replies:
             reply.set_exception(exc_info=(type(error), error, error.__traceback__))
         self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._tally, self._settles = Tally(), False
         self._staged_keys = {}
 
     def _fail_decision(
@@ -407,7 +425,7 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
             return
         slot.inflight.add((rec.task_id, rec.attempt))
         live.slot = slot
-        self._metrics.inflight(slot.role).inc()
+        self._metrics.inflight(slot.role, 1)
         if task.deadline is not None:
             expired = LeaseExpired(rec.task_id, rec.attempt)
             ref = self.actor_ref
@@ -449,7 +467,7 @@ class Orchestrator(Results, Requests, pykka.ThreadingActor):
         if slot is None:
             return
         self._dispatcher.remove(slot.role, slot.index, slot.name)
-        self._metrics.inflight(slot.role).dec(len(slot.inflight))
+        self._metrics.inflight(slot.role, -len(slot.inflight))
         # pykka dropped whatever was queued in the dead actor's mailbox: send it again.
         for task_id, attempt in sorted(slot.inflight):
             live = self._live.get(task_id)

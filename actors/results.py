@@ -63,10 +63,10 @@ class Results(Transitions):
         slot = self._slots_by_name.get(actor)
         if slot is not None and (task_id, attempt) in slot.inflight:
             slot.inflight.discard((task_id, attempt))
-            self._metrics.inflight(slot.role).dec()
-            role = slot.role
-            self._after.append(lambda: self._pump(role))
-            self._after.append(self._check_drained)  # a late result may be the last awaited
+            self._metrics.inflight(slot.role, -1)
+            # Room for a task waiting for this role: what waits is committed already. (Drain
+            # is checked after every group, so a late result that was the last awaited ends it.)
+            self._pump(slot.role)
         live = self._live.get(task_id)
         if live is None or live.record.attempt != attempt or live.slot is None:
             self.stale += 1
@@ -86,7 +86,7 @@ class Results(Transitions):
         if isinstance(checked, ValidOutput) and msg.tags:
             checked = check_tags(stage.spec.tags, msg.tags) or checked
         if isinstance(checked, Feedback):
-            self._metrics.handoff(rec.pipeline, rec.stage, "invalid", msg.seconds)
+            self._tally.handoff(rec.pipeline, rec.stage, "invalid", msg.seconds)
             self._failure(live, run, stage, batch, "invalid_output", checked.issue, [checked])
             return
         quality = effective_quality(checked.value, checked.quality)
@@ -146,7 +146,7 @@ class Results(Transitions):
             detail=outcome,
         )
         run = _bump(run, outputs=rec.stage, handoffs=True)
-        self._metrics.handoff(run.pipeline, rec.stage, outcome, msg.seconds)
+        self._tally.handoff(run.pipeline, rec.stage, outcome, msg.seconds)
         return run, handoff
 
     def _accept(self, answer: _Answer, run: Run, batch: Batch) -> None:
@@ -258,7 +258,7 @@ class Results(Transitions):
         if live is None:
             return
         rec = live.record
-        self._metrics.handoff(rec.pipeline, rec.stage, "error", msg.seconds)
+        self._tally.handoff(rec.pipeline, rec.stage, "error", msg.seconds)
         run = self._runs[rec.run_id]
         stage = self._pipelines.stage(rec.pipeline, rec.stage)
         self._failure(live, run, stage, batch, "retries_exhausted", msg.error, [])

@@ -13,7 +13,7 @@ from typing import Any
 
 import pykka
 from handoffs.actors.dispatch import Dispatcher, Slot
-from handoffs.actors.metrics import RuntimeMetrics
+from handoffs.actors.metrics import RuntimeMetrics, Tally
 from handoffs.actors.pipelines import Pipelines
 from handoffs.actors.protocol import OrchestratorMessage
 from handoffs.actors.timers import Timers
@@ -37,6 +37,8 @@ class _Missing(dict[str, Any]):
 
 def render_instruction(template: str, values: dict[str, Any]) -> str:
     """The stage's instruction with the run input filled in; unknown fields stay ``{field}``."""
+    if "{" not in template:
+        return template
     try:
         return template.format_map(_Missing(values))
     except (ValueError, IndexError, AttributeError, KeyError):
@@ -74,6 +76,9 @@ class OrchestratorState:
     _payloads: dict[str, Any]
     #: Effects that must wait for the commit (dispatch, replies, metrics, wake-ups).
     _after: list[Callable[[], None]]
+    #: What the open group adds to the metrics, and whether it settles a run (wake waiters).
+    _tally: Tally
+    _settles: bool
     #: Idempotency keys of runs decided but maybe not committed yet.
     _staged_keys: dict[str, tuple[str, str]]
     _open_keys: list[str]

@@ -38,14 +38,8 @@ class Transitions(OrchestratorState):
         else:
             self._runs.pop(run.run_id, None)
         if old is None or old.state != run.state:
-            before = None if old is None else old.state
-            self._after.append(lambda: self._count_state(before, run.state))
+            self._tally.run_state(None if old is None else old.state, run.state)
         return run
-
-    def _count_state(self, before: str | None, after: str) -> None:
-        if before is not None:
-            self._metrics.runs.labels(before).dec()
-        self._metrics.runs.labels(after).inc()
 
     def _new_task(
         self, run: Run, stage_name: str, batch: Batch, *, feedback: list[Feedback] | None = None
@@ -105,7 +99,6 @@ class Transitions(OrchestratorState):
             ),
         )
         self._live.pop(rec.task_id, None)
-        self._after.append(self._check_drained)
 
     def _start_run(
         self,
@@ -142,16 +135,10 @@ class Transitions(OrchestratorState):
     def _end_run(self, run: Run, state: str, batch: Batch, *, reason: str | None = None) -> None:
         run = self._put_run(run, batch, state=state, stage=None, reason=reason)
         batch.event(f"run.{state}", run_id=run.run_id, pipeline=run.pipeline, detail=reason or "")
-        revisions = sum(run.revisions.values())
-        latest = list(run.latest.values())
-
-        def settled() -> None:
-            self._metrics.run_revisions.observe(revisions)
-            for artifact_id in latest:
-                self._payloads.pop(artifact_id, None)
-            self._waiters.notify()
-
-        self._after.append(settled)
+        self._tally.run_revisions.append(sum(run.revisions.values()))
+        for artifact_id in run.latest.values():
+            self._payloads.pop(artifact_id, None)  # no task of this run will need them
+        self._settles = True
 
     def _escalate(
         self,
