@@ -15,6 +15,7 @@ from typing import Any
 
 import pykka
 from handoffs.actors.checks import validate_output
+from handoffs.actors.inbox import ThreadActor
 from handoffs.actors.protocol import ActorExited, Perform, TaskDone, TaskFailed
 from handoffs.messages import Result, Task
 
@@ -41,7 +42,7 @@ def make_agent_factory(obj: object) -> AgentFactory:
     raise TypeError(f"agent {obj!r} is neither a callable nor a class")
 
 
-class AgentActor(pykka.ThreadingActor):
+class AgentActor(ThreadActor):
     """One member of a role's pool.
 
     Exceptions from agent code are task failures (the orchestrator retries with backoff);

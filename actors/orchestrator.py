@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import pykka
 from handoffs.actors.dispatch import Dispatcher, Slot
+from handoffs.actors.inbox import ThreadActor
 from handoffs.actors.metrics import RuntimeMetrics, Tally
 from handoffs.actors.pipelines import Pipelines
 from handoffs.actors.protocol import (
@@ -138,7 +139,7 @@ class _Committer:
                 self._orchestrator.tell(CommitDone(error))
 
 
-class Orchestrator(Results, Requests, pykka.ThreadingActor):
+class Orchestrator(Results, Requests, ThreadActor):
     """Decides every handoff and commits it. See the module docstring."""
 
     def __init__(

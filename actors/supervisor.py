@@ -21,6 +21,7 @@ import msgspec
 import pykka
 from handoffs.actors.agent import AgentActor, AgentFactory
 from handoffs.actors.errors import RoleNotFound
+from handoffs.actors.inbox import ThreadActor
 from handoffs.actors.metrics import RuntimeMetrics
 from handoffs.actors.protocol import (
     ActorExited,
@@ -125,7 +126,7 @@ class _Role:
         self.down_reason: str | None = None
 
 
-class Supervisor(pykka.ThreadingActor):
+class Supervisor(ThreadActor):
     """Supervises one pool of agent actors per role (``one_for_one``)."""
 
     def __init__(
