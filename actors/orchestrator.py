@@ -61,6 +61,8 @@ log = logging.getLogger("handoffs.orchestrator")
 
 #: Results waiting beyond this many are committed without waiting for the mailbox to empty.
 MAX_GROUP = 512
+#: Groups of at most this many decisions are committed on the orchestrator's own thread.
+INLINE_GROUP = 2
 
 
 class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -294,9 +296,22 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
         self._tally, self._settles = Tally(), False
         self._committing = group
+        batches = [b for b in group.batches if len(b)]
+        if len(batches) <= INLINE_GROUP:
+            # Light load: commit here. The committer would cost three thread wake-ups (to
+            # it, back once the puts are in, back with CommitDone), most of an unloaded
+            # hop, and little arrives to be decided during this fsync anyway.
+            error: BaseException | None = None
+            try:
+                if batches:
+                    self._store.commit(batches)
+            except Exception as exc:  # as in the committer: the orchestrator reloads
+                error = exc
+            self._on_commit_done(error)
+            return
         # Other messages are decided while this group's fsync runs; the group's effects
         # (dispatching its next tasks, replies) wait for CommitDone.
-        self._committer.submit([b for b in group.batches if len(b)])
+        self._committer.submit(batches)
 
     def _maybe_commit(self) -> None:
         # Group commit sized by what is waiting: commit when the mailbox is empty (or the
@@ -317,12 +332,12 @@ class Orchestrator(Results, Requests, ThreadActor):
             return
         for key in group.keys:
             self._staged_keys.pop(key, None)
-        self._metrics.apply(group.tally)
-        for action in group.after:
+        for action in group.after:  # dispatches first: they are on the hop's critical path
             try:
                 action()
             except Exception:  # one failed effect must not cost the others
                 log.exception("orchestrator: post-commit action failed")
+        self._metrics.apply(group.tally)
         if group.settles:
             self._waiters.notify()
         self._check_drained()

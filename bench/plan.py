@@ -26,7 +26,7 @@ class Settings:
     #: prefetch are the best of a sweep (window 64-512, prefetch 4-64) on the bench machine.
     window: int = 256
     submitters: int = 1
-    prefetch: int = 32
+    prefetch: int = 128
     #: AutoGen's runs in flight (16 and 128 gave it the same runs/s).
     autogen_window: int = 128
     concurrency: int = 1

@@ -274,6 +274,22 @@ def test_many_runs_all_settle_and_the_store_stays_consistent(runtime: Runtime) -
     assert runtime.store.verify() == []
 
 
+def test_a_burst_commits_in_groups_on_the_committer_and_alone_inline(runtime: Runtime) -> None:
+    # A burst fills groups larger than INLINE_GROUP (the committer thread commits them); the
+    # single run after it commits one decision at a time on the orchestrator's thread.
+    before = runtime.store.statistics()
+    futures = [runtime.submit_async("content", {"topic": str(i)}) for i in range(200)]
+    ids = [future.get(timeout=WAIT)[0] for future in futures]
+    assert {runtime.wait(i, WAIT).state for i in ids} == {"completed"}
+    burst = runtime.store.statistics()
+    assert burst.batches - before.batches > 3 * (burst.commits - before.commits)
+    alone = runtime.submit("content", {"topic": "alone"})
+    assert runtime.wait(alone, WAIT).state == "completed"
+    after = runtime.store.statistics()
+    assert after.batches - burst.batches == after.commits - burst.commits  # one per commit
+    assert runtime.store.verify() == []
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
