@@ -9,7 +9,10 @@ __all__ = ["Row", "Settings", "build_plan"]
 
 _LMDB_SYNC = "LMDB, sync on: fsync at every commit"
 _LMDB_NOSYNC = "LMDB, sync off: no fsync (survives a process crash, not a machine crash)"
-_GROUP = "group commit: every decision made while the previous group commits (<= 512)"
+_GROUP = (
+    "group commit: every decision made while the previous group commits (committed early"
+    " once 32 are open and the committer is free)"
+)
 
 
 @dataclass(frozen=True)
