@@ -113,7 +113,10 @@ class Results(Transitions):
         outcome: str,
         next_action: str,
         feedback: list[Feedback] | None = None,
+        latest: bool = False,
     ) -> tuple[Run, Handoff]:
+        """Record the output as a handoff; return the run with it counted (and, if
+        ``latest``, as its stage's latest output) and the handoff."""
         live, stage, msg = answer.live, answer.stage, answer.msg
         rec = live.record
         handoff = Handoff(
@@ -145,7 +148,12 @@ class Results(Transitions):
             attempt=rec.attempt,
             detail=outcome,
         )
-        run = _bump(run, outputs=rec.stage, handoffs=True)
+        run = _bump(
+            run,
+            outputs=rec.stage,
+            handoffs=True,
+            latest=(rec.stage, handoff.id) if latest else None,
+        )
         self._tally.handoff(run.pipeline, rec.stage, outcome, msg.seconds)
         return run, handoff
 
@@ -153,8 +161,9 @@ class Results(Transitions):
         live, stage, checked = answer.live, answer.stage, answer.checked
         nxt = stage.spec.next
         action = self._next_action(run, nxt)
-        run, handoff = self._record(answer, run, batch, outcome="accepted", next_action=action)
-        run = msgspec.structs.replace(run, latest={**run.latest, stage.name: handoff.id})
+        run, handoff = self._record(
+            answer, run, batch, outcome="accepted", next_action=action, latest=True
+        )
         self._payloads[handoff.id] = checked.value
         self._finish_task(live, batch)
         for pipeline, trigger in self._pipelines.triggers.get(stage.spec.output, ()):

@@ -207,8 +207,14 @@ def _lease(stage: Stage, start: float) -> float | None:
 
 
 def _bump(
-    run: Run, *, outputs: str | None = None, revisions: str | None = None, handoffs: bool = False
+    run: Run,
+    *,
+    outputs: str | None = None,
+    revisions: str | None = None,
+    handoffs: bool = False,
+    latest: tuple[str, str] | None = None,
 ) -> Run:
+    """``run`` with counters bumped (and ``latest`` set: stage, artifact id), in one copy."""
     changes: dict[str, Any] = {}
     if outputs is not None:
         changes["outputs"] = {**run.outputs, outputs: run.outputs.get(outputs, 0) + 1}
@@ -216,4 +222,6 @@ def _bump(
         changes["revisions"] = {**run.revisions, revisions: run.revisions.get(revisions, 0) + 1}
     if handoffs:
         changes["handoffs"] = run.handoffs + 1
+    if latest is not None:
+        changes["latest"] = {**run.latest, latest[0]: latest[1]}
     return msgspec.structs.replace(run, **changes)

@@ -365,19 +365,21 @@ class Store:
         committed: list[Event] | None,
     ) -> int:
         db = self._dbs
+        artifacts, journal = db["artifacts"], db["journal"]
         seq = self._last_seq
         now = time.time()
+        replace = msgspec.structs.replace
         with env.begin(write=True) as txn:
             put = txn.put
             for batch in batches:
                 for handoff, value, new in batch.artifacts:
                     aid = handoff.id.encode()
-                    old = None if new else txn.get(aid, db=db["artifacts"])
+                    old = None if new else txn.get(aid, db=artifacts)
                     if old is not None:
                         # Recorded again: drop the old version's entries (its tags may differ).
                         for index, key in _artifact_entries(_indexed_decoder.decode(old), aid):
                             txn.delete(key, db=db[index])
-                    put(aid, value, db=db["artifacts"])
+                    put(aid, value, db=artifacts)
                     for index, key in _artifact_entries(handoff, aid):
                         put(key, b"", db=db[index])
                 for run, value, was in batch.runs:
@@ -390,8 +392,12 @@ class Store:
                     put(key, value, db=db["idempotency"])
                 for draft in batch.events:
                     seq += 1
-                    event = msgspec.structs.replace(draft, seq=seq, at=now)
-                    put(seq.to_bytes(8, "big"), encode_msgpack(event), db=db["journal"])
+                    event = replace(draft, seq=seq, at=now)
+                    # Sequence numbers only grow: appended at the end of the tree, no search.
+                    if not put(
+                        seq.to_bytes(8, "big"), encode_msgpack(event), db=journal, append=True
+                    ):
+                        raise StoreIOError(f"journal sequence {seq} is not past the last entry")
                     if committed is not None:
                         committed.append(event)
             if applied is not None:
