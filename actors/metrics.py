@@ -9,10 +9,12 @@ plain counts read at scrape time.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 __all__ = ["RuntimeMetrics", "Tally"]
@@ -79,6 +81,40 @@ class _LiveGauge(Collector):
         yield family
 
 
+class _LiveHistogram(Collector):
+    """A labelled histogram kept as plain bucket counts by one thread, read at scrape time.
+
+    ``observe`` is a binary search and an increment, no lock (prometheus_client's takes two
+    per observation); a scrape copies the counts in one call, which holds the GIL.
+    """
+
+    def __init__(self, name: str, doc: str, labels: list[str], buckets: tuple[float, ...]) -> None:
+        self._name = name
+        self._doc = doc
+        self._labels = labels
+        self._bounds = buckets
+        #: Per label values: a count per bucket (the last one is +Inf), then the sum.
+        self._series: dict[tuple[str, ...], list[float]] = {}
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = [0.0] * (len(self._bounds) + 2)
+        series[bisect.bisect_left(self._bounds, value)] += 1
+        series[-1] += value
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self._name, self._doc, labels=self._labels)
+        bounds = [*map(repr, self._bounds), "+Inf"]
+        for labels, series in sorted(self._series.copy().items()):
+            counts = series[:-1]  # a copy: the owner may add while we read
+            cumulative = list(itertools.accumulate(counts))
+            family.add_metric(
+                list(labels), list(zip(bounds, cumulative, strict=True)), sum_value=series[-1]
+            )
+        yield family
+
+
 class Tally:
     """What one group of decisions adds to the metrics, applied when the group commits."""
 
@@ -116,13 +152,13 @@ class RuntimeMetrics:
             ["pipeline", "stage", "outcome"],
             registry=registry,
         )
-        self.stage_duration = Histogram(
+        self.stage_duration = _LiveHistogram(
             "handoffs_stage_duration_seconds",
             "Time agents spent on a task of the stage.",
             ["pipeline", "stage"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            _LATENCY_BUCKETS,
         )
+        registry.register(self.stage_duration)
         self.revisions = Counter(
             "handoffs_revisions",
             "Outputs sent back to their stage (review, gate or person).",
@@ -184,7 +220,6 @@ class RuntimeMetrics:
         )
         self._store_collector: _StoreMapCollector | None = None
         self._handoff_children: dict[tuple[str, str, str], Counter] = {}
-        self._duration_children: dict[tuple[str, str], Histogram] = {}
 
     def watch_store(self, read: Callable[[], tuple[int, int]]) -> None:
         """Export the map gauges from ``read() -> (used, size)`` at scrape time."""
@@ -205,12 +240,9 @@ class RuntimeMetrics:
             if child is None:
                 child = self._handoff_children[key] = self.handoffs.labels(*key)
             child.inc(n)
+        observe = self.stage_duration.observe
         for pipeline, stage, seconds in tally.durations:
-            dkey = (pipeline, stage)
-            hist = self._duration_children.get(dkey)
-            if hist is None:
-                hist = self._duration_children[dkey] = self.stage_duration.labels(*dkey)
-            hist.observe(seconds)
+            observe((pipeline, stage), seconds)
         counts = self.run_counts
         for state, delta in tally.run_states.items():
             counts[state] = counts.get(state, 0) + delta
