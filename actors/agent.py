@@ -7,7 +7,6 @@ actor (and each restart) gets fresh agent state.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -113,8 +112,11 @@ class AgentActor(ThreadActor):
     def _tell(ref: pykka.ActorRef[Any], message: object) -> None:
         # A runtime that closed while this agent was still busy (a hung agent) is gone:
         # the result has nowhere to go, and the store still holds the task for next time.
-        with contextlib.suppress(pykka.ActorDeadError):
+        # (A bare try: contextlib.suppress costs 40 times as much, once per task.)
+        try:  # noqa: SIM105
             ref.tell(message)
+        except pykka.ActorDeadError:
+            pass
 
     def on_receive(self, message: Perform) -> None:
         """Run one task and tell the orchestrator how it went. Runs in the actor's thread."""
