@@ -7,6 +7,7 @@ import msgspec
 import pytest
 from handoffs.messages import DocPage, Draft, ResearchFindings, Verdict
 from handoffs.store import InvalidKey
+from runtime_support import OpenRuntime
 
 from handoffs import (
     EscalationNotFound,
@@ -329,3 +330,21 @@ def test_result_tags_are_indexed_and_bad_tags_are_invalid_output(runtime: Runtim
 def test_an_unknown_resolution_action_is_refused(runtime: Runtime) -> None:
     with pytest.raises(InvalidInput, match=r"^action must be approve, revise or cancel"):
         runtime.resolve("esc-000000000000000000000000", "ignore")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("before", "asked", "after"),
+    [(700, 10_000, 10_000), (50_000, 10_000, 50_000), (0, 10_000, 0), (700, None, 700)],
+)
+def test_open_raises_the_young_gc_threshold_but_never_lowers_or_enables_it(
+    open_runtime: OpenRuntime, before: int, asked: int | None, after: int
+) -> None:
+    import gc
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(before, 10, 10)
+        open_runtime(gc_threshold=asked)
+        assert gc.get_threshold() == (after, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
