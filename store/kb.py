@@ -772,13 +772,20 @@ _state_decoder = msgspec.msgpack.Decoder(_StateOnly)
 _indexed_decoder = msgspec.msgpack.Decoder(_IndexedOnly)
 
 
-def _artifact_entries(handoff: Handoff | _IndexedOnly, aid: bytes) -> Iterator[tuple[str, bytes]]:
-    """The (index, key) entries that point at artifact ``aid``."""
-    yield "ix_run_artifacts", handoff.run_id.encode() + SEP + aid
-    yield "ix_stage_artifacts", _join(handoff.pipeline, handoff.stage) + SEP + aid
-    yield "ix_kind_artifacts", handoff.kind.encode() + SEP + aid
-    for tag in handoff.tags:
-        yield "ix_tag_artifacts", tag.encode() + SEP + aid
+def _artifact_entries(handoff: Handoff | _IndexedOnly, aid: bytes) -> list[tuple[str, bytes]]:
+    """The (index, key) entries that point at artifact ``aid`` (a list: cheaper than a
+    generator, once per artifact on the commit path)."""
+    entries = [
+        ("ix_run_artifacts", handoff.run_id.encode() + SEP + aid),
+        (
+            "ix_stage_artifacts",
+            handoff.pipeline.encode() + SEP + handoff.stage.encode() + SEP + aid,
+        ),
+        ("ix_kind_artifacts", handoff.kind.encode() + SEP + aid),
+    ]
+    if handoff.tags:
+        entries += [("ix_tag_artifacts", tag.encode() + SEP + aid) for tag in handoff.tags]
+    return entries
 
 
 def _join(*parts: str) -> bytes:
