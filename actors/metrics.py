@@ -3,8 +3,8 @@
 Labels are bounded: pipeline, stage, role, reason, outcome, state. Never run or task ids.
 Children used on the hot path are bound once and cached. What the orchestrator counts per
 decision goes into a :class:`Tally` applied once per group commit (every prometheus_client
-increment takes a lock), and the gauges it alone moves (runs by state, tasks in flight) are
-plain counts read at scrape time.
+increment takes a lock), and what it alone moves (runs by state, tasks in flight, stage
+durations) is kept as plain counts, read at scrape time.
 """
 
 from __future__ import annotations
@@ -142,7 +142,9 @@ class Tally:
 
 
 class RuntimeMetrics:
-    """Every metric handoffs exports. Thread-safe (prometheus_client children are)."""
+    """Every metric handoffs exports. ``apply`` and ``inflight`` belong to the orchestrator's
+    thread (they write plain counts); everything else is thread-safe, as prometheus_client
+    children are."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry

@@ -320,11 +320,12 @@ class Store:
             self._commits += 1
             self._batches += len(batches)
             # Under the write lock, so listeners see commits in journal order.
-            for listener in listeners if committed else ():
-                try:
-                    listener(committed)  # type: ignore[arg-type]
-                except Exception:  # the commit stands; a listener's bug is its own
-                    log.exception("store: event listener %r failed", listener)
+            if committed:
+                for listener in listeners:
+                    try:
+                        listener(committed)
+                    except Exception:  # the commit stands; a listener's bug is its own
+                        log.exception("store: event listener %r failed", listener)
         hook = self.on_commit
         if hook is not None:
             hook(time.perf_counter() - started, len(batches))
@@ -335,9 +336,8 @@ class Store:
 
         Called on the committing thread under the write lock, in journal order, with events
         numbered and stamped as stored: it must be quick, must not block (hand the events to
-        a queue) and must not commit. Returns
-        a function that unsubscribes. What reading :meth:`journal` in a loop would give,
-        without polling.
+        a queue) and must not commit. Returns a function that unsubscribes. What reading
+        :meth:`journal` in a loop would give, without polling.
         """
         with self._write_lock:
             self._listeners = (*self._listeners, listener)
@@ -369,8 +369,8 @@ class Store:
         now = time.time()
         replace = msgspec.structs.replace
         with env.begin(write=True) as txn:
-            # One cursor per DB: a cursor's put takes no keyword arguments to parse and
-            # starts from where the last one left off (half the cost of txn.put(db=...)).
+            # One cursor per DB: a cursor's put has no keyword arguments to parse (measured at
+            # half the cost of txn.put(key, value, db=...) for growing keys).
             put = {name: txn.cursor(db=handle).put for name, handle in db.items()}
             artifacts, journal = put["artifacts"], put["journal"]
             for batch in batches:
