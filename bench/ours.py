@@ -70,7 +70,7 @@ def _open(data_dir: Path, params: dict[str, Any]) -> Runtime:
     return Runtime.open(config, data_dir, store_options=options, prefetch=params["prefetch"])
 
 
-def _extra(runtime: Runtime, tail: _Traces, before: tuple[int, int]) -> dict[str, Any]:
+def _extra(runtime: Runtime, traces: _Traces, before: tuple[int, int]) -> dict[str, Any]:
     stats = runtime.store.statistics()
     commits = stats.commits - before[0]
     batches = stats.batches - before[1]
@@ -78,7 +78,7 @@ def _extra(runtime: Runtime, tail: _Traces, before: tuple[int, int]) -> dict[str
         "commits": commits,
         "decisions": batches,
         "group_mean": batches / commits if commits else 0.0,
-        "not_completed": dict(tail.unexpected),
+        "not_completed": dict(traces.unexpected),
     }
 
 
@@ -95,15 +95,15 @@ def _measure(
                 submit(PIPELINE, {"topic": f"topic {i}"})
 
             driver = make_driver(start)
-            tail = _Traces(runtime, driver.finish)
-            tail.start()
+            traces = _Traces(runtime, driver.finish)
+            traces.start()
             stats = runtime.store.statistics()
             before = (stats.commits, stats.batches)
             try:
                 result = driver.run(warmup=params["warmup"], duration=params["duration"])
             finally:
-                tail.stop()
-            result["extra"] = _extra(runtime, tail, before)
+                traces.stop()
+            result["extra"] = _extra(runtime, traces, before)
         finally:
             runtime.close()
     return result
