@@ -81,20 +81,18 @@ class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Group:
-    """Decisions committed together, and what waits for their commit."""
+    """What waits for a group of decisions to be committed."""
 
-    __slots__ = ("after", "batches", "keys", "replies", "settles", "tally")
+    __slots__ = ("after", "keys", "replies", "settles", "tally")
 
     def __init__(
         self,
-        batches: list[Batch],
         after: list[Callable[[], None]],
         replies: list[pykka.Future[Any]],
         keys: list[str],
         tally: Tally,
         settles: bool,
     ) -> None:
-        self.batches = batches
         self.after = after
         self.replies = replies
         self.keys = keys
@@ -132,16 +130,25 @@ class _Committer:
 
     def _loop(self) -> None:
         while (batches := self._queue.get()) is not None:
-            error: BaseException | None = None
             try:
-                if batches:
-                    self._store.commit(batches, applied=self._applied.set)
-            except Exception as exc:  # StoreError, or anything else: the orchestrator reloads
-                error = exc
+                error = _commit(self._store, batches, applied=self._applied.set)
             finally:
                 self._applied.set()
             with contextlib.suppress(pykka.ActorDeadError):
                 self._orchestrator.tell(CommitDone(error))
+
+
+def _commit(
+    store: Store, batches: list[Batch], *, applied: Callable[[], None] | None = None
+) -> BaseException | None:
+    """Commit ``batches`` (if any); return why it failed, if it did. Any error, a StoreError
+    or another: the orchestrator voids what was decided and reloads from the store."""
+    try:
+        if batches:
+            store.commit(batches, applied=applied)
+    except Exception as exc:
+        return exc
+    return None
 
 
 class Orchestrator(Results, Requests, ThreadActor):
@@ -288,8 +295,8 @@ class Orchestrator(Results, Requests, ThreadActor):
         """Hand the open group to the committer now, if it is free (it commits one at a time)."""
         if self._committing is not None or not (self._open or self._after):
             return
+        batches = [b for b in self._open if len(b)]
         group = _Group(
-            self._open,
             self._after,
             self._open_replies,
             self._open_keys,
@@ -299,18 +306,11 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
         self._tally, self._settles = Tally(), False
         self._committing = group
-        batches = [b for b in group.batches if len(b)]
         if len(batches) <= INLINE_GROUP:
             # Light load: commit here. The committer would cost three thread wake-ups (to
             # it, back once the puts are in, back with CommitDone), most of an unloaded
             # hop, and little arrives to be decided during this fsync anyway.
-            error: BaseException | None = None
-            try:
-                if batches:
-                    self._store.commit(batches)
-            except Exception as exc:  # as in the committer: the orchestrator reloads
-                error = exc
-            self._on_commit_done(error)
+            self._on_commit_done(_commit(self._store, batches))
             return
         # Other messages are decided while this group's fsync runs; the group's effects
         # (dispatching its next tasks, replies) wait for CommitDone.
