@@ -23,6 +23,7 @@ from handoffs.daemon.errors import ClientError, ServeError
 
 if TYPE_CHECKING:
     from handoffs.daemon.client import Client
+    from handoffs.daemon.wire import EscalationList, RunList
     from handoffs.messages import ResolutionAction
 
 __all__ = ["DAEMON_COMMANDS"]
@@ -34,6 +35,16 @@ _pretty = msgspec.json.Encoder()
 
 def _echo_json(value: object) -> None:
     click.echo(msgspec.json.format(_pretty.encode(value), indent=2).decode())
+
+
+def _echo_page(page: RunList | EscalationList, table: Callable[[Any], str], as_json: bool) -> None:
+    """One page of a listing: its JSON, or its table and the cursor of the next page."""
+    if as_json:
+        _echo_json(page)
+        return
+    click.echo(table(page.items))
+    if page.cursor:
+        click.echo(f"more: --cursor {page.cursor}")
 
 
 @contextlib.contextmanager
@@ -265,12 +276,7 @@ def runs(
 
     with _reported(), _client(url, token_file, timeout) as client:
         page = client.runs(state=state, pipeline=pipeline, limit=limit, cursor=cursor)
-    if as_json:
-        _echo_json(page)
-        return
-    click.echo(run_table(page.items))
-    if page.cursor:
-        click.echo(f"more: --cursor {page.cursor}")
+    _echo_page(page, run_table, as_json)
 
 
 @click.command()
@@ -313,12 +319,7 @@ def escalations(
 
     with _reported(), _client(url, token_file, timeout) as client:
         page = client.escalations(state=state, limit=limit, cursor=cursor)
-    if as_json:
-        _echo_json(page)
-        return
-    click.echo(escalation_table(page.items))
-    if page.cursor:
-        click.echo(f"more: --cursor {page.cursor}")
+    _echo_page(page, escalation_table, as_json)
 
 
 @click.command()
