@@ -45,7 +45,8 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     """What an agent receives: everything it needs, and never who produced its inputs.
 
     ``inputs`` maps each upstream stage of this run to its latest output, decoded into its
-    contract type. ``input`` is the run's own input. ``feedback`` is non-empty when this is a
+    contract type, and ``quality`` to that output's quality markers (how far to trust it).
+    ``input`` is the run's own input. ``feedback`` is non-empty when this is a
     revision or a retry after invalid output.
     """
 
@@ -56,6 +57,7 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     instruction: Text
     input: dict[str, Any] = {}
     inputs: dict[str, Any] = {}
+    quality: dict[str, QualityMarkers] = {}
     feedback: list[Feedback] = []
     revision: NonNegative = 0
     attempt: Positive = 1

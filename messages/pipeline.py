@@ -6,7 +6,7 @@ These types come from outside (a config file), so unknown keys are errors: a mis
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from handoffs.messages.ids import Name
@@ -15,6 +15,7 @@ from handoffs.messages.quality import Fraction, Text
 __all__ = [
     "Config",
     "GateSpec",
+    "LLMSpec",
     "PipelineSpec",
     "RestartPolicy",
     "RoleSpec",
@@ -69,11 +70,45 @@ class PipelineSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     trigger: TriggerSpec | None = None
 
 
-class RoleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """An agent pool: the agent's import path and how the supervisor treats its actors."""
+class LLMSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A role whose agent is a model behind an OpenAI-compatible endpoint (``[roles.X.llm]``).
 
-    agent: Annotated[str, msgspec.Meta(max_length=300)]
-    concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
+    The key is never in the file: ``api_key_env`` names the variable that holds it.
+    """
+
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    #: The endpoint, e.g. ``http://127.0.0.1:8000/v1``; ``None``: ``$OPENAI_BASE_URL``, else
+    #: the SDK's default.
+    base_url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    api_key_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")] = (
+        "OPENAI_API_KEY"
+    )
+    system: Text | None = None
+    #: The user message template (placeholders documented in ``handoffs.llm.prompt``).
+    prompt: Text | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    seed: int | None = None
+    extra_body: dict[str, Any] = {}
+    structured: Literal["json_schema", "json_object", "tools"] = "json_schema"
+    #: Seconds per HTTP request.
+    timeout: Seconds = 60.0
+    #: Retries of one call after a 429, a 5xx or a connection error (then the task fails).
+    max_retries: Annotated[int, msgspec.Meta(ge=0, le=100)] = 4
+    #: First retry delay in seconds (doubles, with jitter; a ``Retry-After`` wins).
+    retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    max_retry_delay: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+
+
+class RoleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An agent pool: the agent (an import path, or a model) and how the supervisor treats
+    its actors. ``concurrency`` is threads for a sync agent, tasks in flight on the role's
+    event loop for an async or LLM agent."""
+
+    agent: Annotated[str, msgspec.Meta(max_length=300)] | None = None
+    llm: LLMSpec | None = None
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
     restart: RestartPolicy = "permanent"
     max_restarts: Annotated[int, msgspec.Meta(ge=0)] = 5
     period: Seconds = 10.0
