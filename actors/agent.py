@@ -1,29 +1,30 @@
-"""The agent actor: runs the user's agent code, in its own thread, one task at a time.
+"""The sync agent actor: runs the user's agent code, in its own thread, one task at a time.
 
-An agent is a plain callable ``def write(task: Task) -> Draft``, or a class with ``__call__``
-and optional ``setup()`` / ``teardown()``; a class is instantiated once per actor, so each
-actor (and each restart) gets fresh agent state.
+An agent is a plain callable ``def write(task: Task) -> Draft`` (or ``(task, kb)`` for the
+read-only knowledge base), or a class with ``__call__`` and optional ``setup()`` /
+``teardown()``; a class is instantiated once per actor, so each actor (and each restart) gets
+fresh agent state. ``async def`` agents run on an event loop instead (``async_agent``).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pykka
-from handoffs.actors.checks import validate_output
+from handoffs.actors.handle import AgentHandle, TaskKey
 from handoffs.actors.inbox import ThreadActor
-from handoffs.actors.protocol import ActorExited, Perform, TaskDone, TaskFailed
-from handoffs.messages import Result, Task
+from handoffs.actors.protocol import ActorExited, Perform
+from handoffs.actors.work import AgentCall, AgentContext, TaskReporter, make_call
 
-__all__ = ["AgentActor", "AgentFactory", "make_agent_factory"]
+__all__ = ["AgentActor", "AgentFactory", "is_async_agent", "make_agent_factory"]
 
 log = logging.getLogger("handoffs.agent")
 
-AgentCallable = Callable[[Task], Any]
-AgentFactory = Callable[[], AgentCallable]
+AgentFactory = Callable[[], Any]
 
 
 def make_agent_factory(obj: object) -> AgentFactory:
@@ -36,13 +37,21 @@ def make_agent_factory(obj: object) -> AgentFactory:
         cls: type[Any] = obj
         return cls
     if callable(obj):
-        fn: AgentCallable = obj
-        return lambda: fn
+        return lambda: obj
     raise TypeError(f"agent {obj!r} is neither a callable nor a class")
 
 
+def is_async_agent(obj: object) -> bool:
+    """Whether ``obj`` (a function, a class, or a factory's product) is an ``async def``
+    agent: a coroutine function, or a class or object whose ``__call__`` is one."""
+    if inspect.iscoroutinefunction(obj):
+        return True
+    # On a class this finds the __call__ its body defines (its MRO comes before type's).
+    return inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
+
+
 class AgentActor(ThreadActor):
-    """One member of a role's pool.
+    """One member of a role's pool of threads.
 
     Exceptions from agent code are task failures (the orchestrator retries with backoff);
     the actor lives on. A ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``, ...) is
@@ -53,6 +62,29 @@ class AgentActor(ThreadActor):
     # A hung agent cannot be killed in Python; a daemon thread at least lets the process exit.
     use_daemon_thread = True
 
+    @classmethod
+    def launch(
+        cls,
+        role: str,
+        index: int,
+        factory: AgentFactory,
+        orchestrator: pykka.ActorRef[Any],
+        supervisor: pykka.ActorRef[Any] | None,
+        generation: int = 0,
+        *,
+        context: AgentContext | None = None,
+        prefetch: int = 4,
+    ) -> AgentHandle:
+        """Start an actor; return the orchestrator's handle on it (holding up to ``prefetch``
+        tasks, so the thread never idles waiting for the orchestrator)."""
+        withdrawn: set[TaskKey] = set()
+        ref = cls.start(
+            role, index, factory, orchestrator, supervisor, generation, context, withdrawn
+        )
+        return AgentHandle(
+            ref, capacity=prefetch, cancels=False, send=ref.tell, withdraw=withdrawn.add
+        )
+
     def __init__(
         self,
         role: str,
@@ -61,6 +93,8 @@ class AgentActor(ThreadActor):
         orchestrator: pykka.ActorRef[Any],
         supervisor: pykka.ActorRef[Any] | None,
         generation: int = 0,
+        context: AgentContext | None = None,
+        withdrawn: set[TaskKey] | None = None,
     ) -> None:
         super().__init__()
         self.role = role
@@ -69,7 +103,12 @@ class AgentActor(ThreadActor):
         self._factory = factory
         self._orchestrator = orchestrator
         self._supervisor = supervisor
-        self._agent: AgentCallable | None = None
+        self._context = context or AgentContext()
+        self._reporter = TaskReporter(self.name, orchestrator, self._context)
+        #: Attempts the orchestrator no longer wants (set from its thread): skipped here.
+        self._withdrawn = withdrawn if withdrawn is not None else set()
+        self._agent: Any = None
+        self._call: AgentCall | None = None
         self._exit_reported = False
 
     def on_start(self) -> None:
@@ -80,6 +119,7 @@ class AgentActor(ThreadActor):
             if callable(setup):
                 setup()
             self._agent = agent
+            self._call = make_call(agent, self._context.knowledge)
         except BaseException as exc:  # any failure to start is a crash the supervisor handles
             log.error("agent %s failed to start: %r", self.name, exc)
             self._report_exit(abnormal=True, reason=f"setup failed: {type(exc).__name__}: {exc}")
@@ -104,52 +144,36 @@ class AgentActor(ThreadActor):
             return
         self._exit_reported = True
         message = ActorExited(self.role, self.index, self.name, abnormal, reason)
-        self._tell(self._orchestrator, message)
+        self._reporter.tell(message)
         if self._supervisor is not None:
-            self._tell(self._supervisor, message)
-
-    @staticmethod
-    def _tell(ref: pykka.ActorRef[Any], message: object) -> None:
-        # A runtime that closed while this agent was still busy (a hung agent) is gone:
-        # the result has nowhere to go, and the store still holds the task for next time.
-        # (A bare try: contextlib.suppress costs 40 times as much, once per task.)
-        try:  # noqa: SIM105
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            pass
+            try:  # noqa: SIM105
+                self._supervisor.tell(message)
+            except pykka.ActorDeadError:
+                pass
 
     def on_receive(self, message: Perform) -> None:
         """Run one task and tell the orchestrator how it went. Runs in the actor's thread."""
-        task = message.task
-        agent = self._agent
+        withdrawn = self._withdrawn
+        if withdrawn:
+            key = (message.task.task_id, message.task.attempt)
+            if key in withdrawn:
+                withdrawn.discard(key)
+                return
+        reporter = self._reporter
         started = time.perf_counter()
         try:
-            if agent is None:
+            if self._call is None:
                 raise RuntimeError(f"agent {self.name} is not started")
-            output = agent(task)
+            output = self._call(reporter.begin(message))
         except Exception as exc:
-            self._failed(task, exc, started, fatal=False)
+            reporter.failed(message, exc, started, fatal=False)
             return
         except BaseException as exc:
-            self._failed(task, exc, started, fatal=True)
+            reporter.failed(message, exc, started, fatal=True)
             self._report_exit(abnormal=True, reason=f"{type(exc).__name__} in agent code")
             self.stop_now()
             return
-        seconds = time.perf_counter() - started
-        quality = None
-        tags: list[str] = []
-        if isinstance(output, Result):
-            quality, tags, output = output.quality, list(output.tags), output.output
-        # Validated here, where the output comes in: on this thread, not the orchestrator's.
-        checked = validate_output(output, message.contract, message.contract_name, quality)
-        done = TaskDone(task.task_id, task.attempt, self.name, checked, tags, seconds)
-        self._tell(self._orchestrator, done)
-
-    def _failed(self, task: Task, exc: BaseException, started: float, *, fatal: bool) -> None:
-        error = f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - started
-        failed = TaskFailed(task.task_id, task.attempt, self.name, error, seconds, fatal=fatal)
-        self._tell(self._orchestrator, failed)
+        reporter.done(message, output, started)
 
     def stop_now(self) -> None:
         """Stop after this message; queued tasks are dropped (the orchestrator re-sends them)."""

@@ -1,17 +1,17 @@
-"""Which agent actor gets which task: per-role slots, a bounded prefetch, a waiting queue.
+"""Which agent actor gets which task: per-role slots, each with a capacity, a waiting queue.
 
-Owned by the orchestrator and used only on its thread. Each slot is one agent actor; a slot
-takes up to ``prefetch`` tasks at once (so agents never idle waiting for the orchestrator),
-the rest wait here, in order, not in a mailbox a crash would empty.
+Owned by the orchestrator and used only on its thread. Each slot is one agent actor; it takes
+up to its handle's capacity at once (a thread: a small prefetch, so it never idles waiting
+for the orchestrator; an event loop: the role's concurrency), the rest wait here, in order,
+not in a mailbox a crash would empty.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
 
-import pykka
+from handoffs.actors.handle import AgentHandle
 
 __all__ = ["Dispatcher", "Slot"]
 
@@ -19,28 +19,30 @@ __all__ = ["Dispatcher", "Slot"]
 class Slot:
     """One agent actor and the (task_id, attempt) pairs it holds."""
 
-    __slots__ = ("index", "inflight", "name", "ref", "role")
+    __slots__ = ("handle", "index", "inflight", "name", "role", "stuck")
 
-    def __init__(self, role: str, index: int, ref: pykka.ActorRef[Any], name: str) -> None:
+    def __init__(self, role: str, index: int, handle: AgentHandle, name: str) -> None:
         self.role = role
         self.index = index
-        self.ref = ref
+        self.handle = handle
         self.name = name
         self.inflight: set[tuple[str, int]] = set()
+        #: A task overran its lease here and the agent has not answered since: a thread
+        #: busy with a hung task starts nothing else, so nothing more is sent to it.
+        self.stuck = False
 
 
 class Dispatcher:
     """Slots per role, and per role the task ids waiting for a free slot."""
 
-    def __init__(self, prefetch: int) -> None:
-        self.prefetch = prefetch
+    def __init__(self) -> None:
         self._slots: dict[str, dict[int, Slot]] = {}
         self._waiting: dict[str, deque[str]] = {}
         self.down: set[str] = set()
 
-    def add(self, role: str, index: int, ref: pykka.ActorRef[Any], name: str) -> Slot:
+    def add(self, role: str, index: int, handle: AgentHandle, name: str) -> Slot:
         """A (re)started actor takes the slot ``index`` of ``role``."""
-        slot = Slot(role, index, ref, name)
+        slot = Slot(role, index, handle, name)
         self._slots.setdefault(role, {})[index] = slot
         return slot
 
@@ -62,7 +64,7 @@ class Dispatcher:
             return None
         best: Slot | None = None
         for slot in self._slots.get(role, {}).values():
-            if len(slot.inflight) >= self.prefetch:
+            if slot.stuck or len(slot.inflight) >= slot.handle.capacity:
                 continue
             if best is None or _load(slot, avoid) < _load(best, avoid):
                 best = slot

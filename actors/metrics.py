@@ -200,6 +200,13 @@ class RuntimeMetrics:
             ["role"],
             registry=registry,
         )
+        self.task_queue = Histogram(
+            "handoffs_task_queue_seconds",
+            "Time a task waited for an agent to start it (not counted against its timeout).",
+            ["role"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.agent_restarts = Counter(
             "handoffs_agent_restarts",
             "Agent actors restarted by the supervisor.",

@@ -48,6 +48,7 @@ from handoffs.actors.state import _ALL, LiveTask, render_instruction
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
 from handoffs.messages import (
+    QualityMarkers,
     Run,
     Task,
     TaskRecord,
@@ -163,7 +164,6 @@ class Orchestrator(Results, Requests, ThreadActor):
         waiters: RunWaiters,
         *,
         supervisor: pykka.ActorRef[Any] | None = None,
-        prefetch: int = 4,
     ) -> None:
         super().__init__()
         self._store = store
@@ -172,11 +172,11 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._timers = timers
         self._waiters = waiters
         self.supervisor = supervisor
-        self._dispatcher = Dispatcher(prefetch)
+        self._dispatcher = Dispatcher()
         self._slots_by_name: dict[str, Slot] = {}
         self._runs: dict[str, Run] = {}
         self._live: dict[str, LiveTask] = {}
-        self._payloads: dict[str, Any] = {}
+        self._payloads: dict[str, tuple[Any, QualityMarkers]] = {}
         # The open group: decisions not yet handed to the committer.
         self._open: list[Batch] = []
         self._after: list[Callable[[], None]] = []
@@ -257,8 +257,8 @@ class Orchestrator(Results, Requests, ThreadActor):
                 live = self._live.get(task_id)
                 if live is not None and live.record.attempt == attempt and live.slot is None:
                     self._dispatch(live)
-            case ActorStarted(role, index, ref, name):
-                self._slots_by_name[name] = self._dispatcher.add(role, index, ref, name)
+            case ActorStarted(role, index, handle, name):
+                self._slots_by_name[name] = self._dispatcher.add(role, index, handle, name)
                 self._pump(role)
             case ActorExited():
                 # Every result the actor told before its exit is decided already.
@@ -411,6 +411,8 @@ class Orchestrator(Results, Requests, ThreadActor):
             or live.record.task_id not in self._live
         ):
             return
+        if live.queued_at == 0.0:
+            live.queued_at = time.monotonic()
         role = live.record.role
         slot = self._dispatcher.pick(role, avoid=live.avoid)
         if slot is None:
@@ -433,9 +435,12 @@ class Orchestrator(Results, Requests, ThreadActor):
     def _send(self, live: LiveTask, slot: Slot) -> None:
         rec = live.record
         task = self._build_task(rec)
+        stage = self._pipelines.stage(rec.pipeline, rec.stage)
+        perform = Perform(
+            task, stage.contract, stage.spec.output, stage.spec.timeout, live.queued_at
+        )
         try:
-            stage = self._pipelines.stage(rec.pipeline, rec.stage)
-            slot.ref.tell(Perform(task, stage.contract, stage.spec.output))
+            slot.handle.send(perform)
         except pykka.ActorDeadError:
             # Died, and its ActorExited (told after its last result) is on the way: send it
             # nothing more, give this task to another, and leave what it held to _on_exit.
@@ -445,15 +450,15 @@ class Orchestrator(Results, Requests, ThreadActor):
         slot.inflight.add((rec.task_id, rec.attempt))
         live.slot = slot
         self._metrics.inflight(slot.role, 1)
-        if task.deadline is not None:
-            expired = LeaseExpired(rec.task_id, rec.attempt)
-            ref = self.actor_ref
-            self._timers.call_later(task.deadline - time.time(), lambda: ref.tell(expired))
 
     def _build_task(self, rec: TaskRecord) -> Task:
         run = self._runs[rec.run_id]
         spec = self._pipelines.stage(rec.pipeline, rec.stage).spec
-        inputs = {name: self._payload(aid) for name, aid in run.latest.items()}
+        inputs: dict[str, Any] = {}
+        quality: dict[str, QualityMarkers] = {}
+        for name, artifact_id in run.latest.items():
+            inputs[name], quality[name] = self._payload(artifact_id)
+        # The deadline is set by the agent when it starts the task: that starts the lease.
         return Task(
             task_id=rec.task_id,
             run_id=rec.run_id,
@@ -462,22 +467,23 @@ class Orchestrator(Results, Requests, ThreadActor):
             instruction=render_instruction(spec.instruction, run.input),
             input=run.input,
             inputs=inputs,
+            quality=quality,
             feedback=rec.feedback,
             revision=rec.revision,
             attempt=rec.attempt,
-            deadline=None if spec.timeout is None else time.time() + spec.timeout,
         )
 
-    def _payload(self, artifact_id: str) -> Any:
-        value = self._payloads.get(artifact_id)
-        if value is None:
+    def _payload(self, artifact_id: str) -> tuple[Any, QualityMarkers]:
+        """An upstream output, decoded, and its quality markers."""
+        known = self._payloads.get(artifact_id)
+        if known is None:
             handoff = self._store.get_artifact(artifact_id)
             if handoff is None:
                 raise StoreError(f"artifact {artifact_id} is missing from the store")
             contract = self._pipelines.registry.get(handoff.kind)
-            value = decode_msgpack(handoff.payload, contract)
-            self._payloads[artifact_id] = value
-        return value
+            known = (decode_msgpack(handoff.payload, contract), handoff.quality)
+            self._payloads[artifact_id] = known
+        return known
 
     def _on_exit(self, msg: ActorExited) -> None:
         """The actor is gone, and every result it sent is decided: what it held and had not

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import msgspec
 import pykka
 from handoffs.actors.checks import ValidOutput
+from handoffs.actors.handle import AgentHandle
 from handoffs.messages import Feedback, ResolutionAction, Task
 
 __all__ = [
@@ -34,11 +35,18 @@ __all__ = [
 
 class Perform(msgspec.Struct, frozen=True, tag=True):
     """Orchestrator -> agent: run this task; its output must be a ``contract`` (named
-    ``contract_name``), which the agent actor checks on its own thread."""
+    ``contract_name``), which the agent actor checks on its own thread.
+
+    ``timeout`` is the stage's lease: it starts when the agent starts the task, which sets
+    ``task.deadline`` then. ``queued_at`` (monotonic) is when the task became ready to run:
+    the time until it starts is queue time, not agent time.
+    """
 
     task: Task
     contract: type[msgspec.Struct]
     contract_name: str
+    timeout: float | None = None
+    queued_at: float = 0.0
 
 
 class TaskDone(msgspec.Struct, frozen=True, tag=True):
@@ -55,7 +63,8 @@ class TaskDone(msgspec.Struct, frozen=True, tag=True):
 
 class TaskFailed(msgspec.Struct, frozen=True, tag=True):
     """Agent -> orchestrator: the agent raised. ``fatal``: it was a BaseException and the
-    actor is stopping (the supervisor restarts it)."""
+    actor is stopping (the supervisor restarts it). ``unrecoverable``: the agent said a retry
+    cannot help (``Unrecoverable``): the run escalates at once."""
 
     task_id: str
     attempt: int
@@ -63,6 +72,7 @@ class TaskFailed(msgspec.Struct, frozen=True, tag=True):
     error: str
     seconds: float
     fatal: bool = False
+    unrecoverable: bool = False
 
 
 class Submit(msgspec.Struct, frozen=True, tag=True):
@@ -99,11 +109,12 @@ class LeaseExpired(msgspec.Struct, frozen=True, tag=True):
 
 
 class ActorStarted(msgspec.Struct, frozen=True, tag=True):
-    """Supervisor -> orchestrator: a (re)started agent actor can take tasks."""
+    """Supervisor -> orchestrator: a (re)started agent actor can take tasks through
+    ``handle`` (up to ``handle.capacity`` at once)."""
 
     role: str
     index: int
-    ref: pykka.ActorRef[Any]
+    handle: AgentHandle
     name: str
 
 

@@ -13,6 +13,7 @@ from handoffs.actors.checks import (
     check_tags,
     effective_quality,
 )
+from handoffs.actors.dispatch import Slot
 from handoffs.actors.pipelines import Stage
 from handoffs.actors.protocol import (
     LeaseExpired,
@@ -62,6 +63,7 @@ class Results(Transitions):
         """The live task a result belongs to, or ``None`` if it is stale (counted)."""
         slot = self._slots_by_name.get(actor)
         if slot is not None and (task_id, attempt) in slot.inflight:
+            slot.stuck = False
             slot.inflight.discard((task_id, attempt))
             self._metrics.inflight(slot.role, -1)
             # Room for a task waiting for this role: what waits is committed already. (Drain
@@ -73,6 +75,7 @@ class Results(Transitions):
             self._health("stale", run_id=live.record.run_id if live else "")
             return None
         live.slot = None
+        live.queued_at = 0.0
         return live
 
     def _on_done(self, msg: TaskDone, batch: Batch) -> None:
@@ -164,7 +167,7 @@ class Results(Transitions):
         run, handoff = self._record(
             answer, run, batch, outcome="accepted", next_action=action, latest=True
         )
-        self._payloads[handoff.id] = checked.value
+        self._payloads[handoff.id] = (checked.value, answer.quality)
         self._finish_task(live, batch)
         for pipeline, trigger in self._pipelines.triggers.get(stage.spec.output, ()):
             if getattr(checked.value, trigger.when, False) is True:
@@ -262,6 +265,30 @@ class Results(Transitions):
         self._health("revision", pipeline=run.pipeline, stage=stage, run_id=run.run_id)
         self._new_task(run, stage, batch, feedback=feedback)
 
+    def _withdraw_from(self, slot: Slot, key: tuple[str, int]) -> None:
+        """``key`` overran its lease on ``slot``. An event loop cancels it, and its room is
+        free at once. A thread cannot be interrupted: it is stuck until it answers, and the
+        tasks queued behind the hung one (none of them started) go to other actors."""
+        handle = slot.handle
+        if handle.cancels:
+            handle.withdraw(key)
+            if key in slot.inflight:
+                slot.inflight.discard(key)
+                self._metrics.inflight(slot.role, -1)
+            self._pump(slot.role)
+            return
+        slot.stuck = True
+        for other in sorted(slot.inflight - {key}):
+            queued = self._live.get(other[0])
+            if queued is None or queued.record.attempt != other[1] or queued.slot is not slot:
+                continue
+            handle.withdraw(other)
+            slot.inflight.discard(other)
+            self._metrics.inflight(slot.role, -1)
+            queued.slot = None
+            self._dispatcher.enqueue(slot.role, other[0], front=True)
+        self._pump(slot.role)
+
     def _on_failed(self, msg: TaskFailed, batch: Batch) -> None:
         live = self._current(msg.task_id, msg.attempt, msg.actor)
         if live is None:
@@ -276,7 +303,9 @@ class Results(Transitions):
         live = self._live.get(msg.task_id)
         if live is None or live.record.attempt != msg.attempt or live.slot is None:
             return
-        live.avoid, live.slot = live.slot, None  # its late result will be stale
+        slot = live.slot
+        live.avoid, live.slot, live.queued_at = slot, None, 0.0  # its late result is stale
+        self._withdraw_from(slot, (msg.task_id, msg.attempt))
         rec = live.record
         stage = self._pipelines.stage(rec.pipeline, rec.stage)
         error = f"timed out after {stage.spec.timeout:g}s on {live.avoid.name}"

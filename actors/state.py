@@ -19,6 +19,7 @@ from handoffs.actors.protocol import OrchestratorMessage
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
 from handoffs.messages import (
+    QualityMarkers,
     Run,
     TaskRecord,
 )
@@ -48,10 +49,12 @@ def render_instruction(template: str, values: dict[str, Any]) -> str:
 class LiveTask:
     """A task the orchestrator is responsible for (running or ready in the store)."""
 
-    __slots__ = ("avoid", "record", "slot")
+    __slots__ = ("avoid", "queued_at", "record", "slot")
 
     def __init__(self, record: TaskRecord) -> None:
         self.record = record
+        #: When this attempt became ready to run (monotonic; 0.0: not yet): queue time.
+        self.queued_at = 0.0
         #: The actor holding it now; ``None`` while it waits (queue, backoff) or is decided.
         self.slot: Slot | None = None
         #: The actor it timed out on: a retry goes elsewhere when it can.
@@ -73,7 +76,7 @@ class OrchestratorState:
     _runs: dict[str, Run]
     _live: dict[str, LiveTask]
     #: Decoded outputs of active runs: what downstream tasks receive as inputs.
-    _payloads: dict[str, Any]
+    _payloads: dict[str, tuple[Any, QualityMarkers]]
     #: Effects that must wait for the commit (dispatch, replies, metrics, wake-ups).
     _after: list[Callable[[], None]]
     #: What the open group adds to the metrics, and whether it settles a run (wake waiters).

@@ -20,8 +20,10 @@ from typing import Any
 import msgspec
 import pykka
 from handoffs.actors.agent import AgentActor, AgentFactory
+from handoffs.actors.async_agent import AsyncAgentActor
 from handoffs.actors.errors import RoleNotFound
 from handoffs.actors.inbox import ThreadActor
+from handoffs.actors.knowledge import Knowledge
 from handoffs.actors.metrics import RuntimeMetrics
 from handoffs.actors.protocol import (
     ActorExited,
@@ -31,6 +33,7 @@ from handoffs.actors.protocol import (
     RoleUp,
 )
 from handoffs.actors.timers import Timers
+from handoffs.actors.work import AgentContext
 from handoffs.messages import RestartPolicy
 
 __all__ = [
@@ -47,11 +50,16 @@ _TRACKED_RUNS = 10_000
 
 
 class ChildSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """How to start and restart the actors of one role."""
+    """How to start and restart the actors of one role.
+
+    A sync role (``run_async`` false) is ``concurrency`` actors, a thread each; an async role
+    is one actor, an event loop running ``concurrency`` tasks at once.
+    """
 
     role: str
     factory: AgentFactory
     concurrency: int = 1
+    run_async: bool = False
     restart: RestartPolicy = "permanent"
     max_restarts: int = 5
     period: float = 10.0
@@ -136,6 +144,8 @@ class Supervisor(ThreadActor):
         timers: Timers,
         *,
         seed: int | None = None,
+        knowledge: Knowledge | None = None,
+        prefetch: int = 4,
     ) -> None:
         super().__init__()
         self._roles = {spec.role: _Role(spec) for spec in specs}
@@ -143,6 +153,8 @@ class Supervisor(ThreadActor):
         self._metrics = metrics
         self._timers = timers
         self._random = random.Random(seed)
+        self._knowledge = knowledge
+        self._prefetch = prefetch
         self._orchestrator: pykka.ActorRef[Any] | None = None
         self._stopping = False
         self._revisions: Counter[str] = Counter()
@@ -195,7 +207,7 @@ class Supervisor(ThreadActor):
                 self._orchestrator = orchestrator
                 for role in self._order:
                     state = self._roles[role]
-                    for index in range(state.spec.concurrency):
+                    for index in range(_actors(state.spec)):
                         self._start(state, index)
             case _RestartRole(role, reply):
                 self._bring_back(role, reply)
@@ -211,17 +223,20 @@ class Supervisor(ThreadActor):
         orchestrator = self._orchestrator
         assert orchestrator is not None
         state.generation += 1
-        ref = AgentActor.start(
-            state.spec.role,
-            index,
-            state.spec.factory,
-            orchestrator,
-            self.actor_ref,
-            state.generation,
+        spec = state.spec
+        context = AgentContext(
+            timers=self._timers,
+            knowledge=self._knowledge,
+            observe_queue=self._metrics.task_queue.labels(spec.role).observe,
         )
-        name = f"{state.spec.role}/{index}.{state.generation}"
-        state.children[index] = (ref, name)
-        orchestrator.tell(ActorStarted(state.spec.role, index, ref, name))
+        args = (spec.role, index, spec.factory, orchestrator, self.actor_ref, state.generation)
+        if spec.run_async:
+            handle = AsyncAgentActor.launch(*args, context=context, concurrency=spec.concurrency)
+        else:
+            handle = AgentActor.launch(*args, context=context, prefetch=self._prefetch)
+        name = f"{spec.role}/{index}.{state.generation}"
+        state.children[index] = (handle.ref, name)
+        orchestrator.tell(ActorStarted(spec.role, index, handle, name))
 
     def _on_exit(self, msg: ActorExited) -> None:
         state = self._roles.get(msg.role)
@@ -277,7 +292,7 @@ class Supervisor(ThreadActor):
             raise RoleNotFound(f"unknown role {role!r}")
         state.down_reason = None
         state.exits.clear()
-        for index in range(state.spec.concurrency):
+        for index in range(_actors(state.spec)):
             if index not in state.children:
                 self._start(state, index)
         if self._orchestrator is not None:
@@ -339,3 +354,8 @@ class Supervisor(ThreadActor):
             stale_results=self._stale,
             top_runs=self._revisions.most_common(top),
         )
+
+
+def _actors(spec: ChildSpec) -> int:
+    """How many actors the role runs: one event loop, or a thread per unit of concurrency."""
+    return 1 if spec.run_async else spec.concurrency

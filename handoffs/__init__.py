@@ -10,10 +10,13 @@ from handoffs.actors import (
     EscalationResolved,
     IdempotencyConflict,
     InvalidInput,
+    Knowledge,
+    OutputInvalid,
     RoleNotFound,
     RuntimeClosed,
     RuntimeFault,
     UnknownPipeline,
+    Unrecoverable,
 )
 from handoffs.config import LoadedConfig, check_config, load_config
 from handoffs.messages import (
@@ -41,7 +44,9 @@ __all__ = [
     "Handoff",
     "IdempotencyConflict",
     "InvalidInput",
+    "Knowledge",
     "LoadedConfig",
+    "OutputInvalid",
     "QualityMarkers",
     "Result",
     "RoleNotFound",
@@ -54,6 +59,7 @@ __all__ = [
     "StoreOptions",
     "Task",
     "UnknownPipeline",
+    "Unrecoverable",
     "Verdict",
     "check_config",
     "load_config",

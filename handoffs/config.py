@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from handoffs.actors import AgentFactory, Pipelines, config_problems, make_agent_factory
+from handoffs.actors import (
+    AgentFactory,
+    Pipelines,
+    config_problems,
+    is_async_agent,
+    make_agent_factory,
+)
 from handoffs.messages import (
     NAME_PATTERN,
     Config,
@@ -26,13 +32,25 @@ from handoffs.messages import (
     import_object,
 )
 
-__all__ = ["LoadedConfig", "check_config", "load_config"]
+__all__ = ["MAX_THREADS", "LoadedConfig", "check_config", "load_config"]
+
+#: The most threads one sync role may run (``concurrency``).
+MAX_THREADS = 256
 
 T = TypeVar("T")
 
 
 class LoadedConfig:
-    """A decoded, checked config with its contracts registered and its agents imported."""
+    """A decoded, checked config with its contracts registered and its agents imported.
+
+    ``agents`` holds the factory of every role with an ``agent`` import path; a role with an
+    ``llm`` table has none here (the runtime builds its model agent). ``asynchronous`` names
+    the roles that run on an event loop: ``async def`` agents and model agents.
+    """
+
+    def llm_roles(self) -> list[str]:
+        """The roles whose agent is a model."""
+        return [role for role, spec in self.config.roles.items() if spec.llm is not None]
 
     def __init__(
         self,
@@ -40,12 +58,18 @@ class LoadedConfig:
         registry: ContractRegistry,
         agents: dict[str, AgentFactory],
         source: Path | None = None,
+        asynchronous: set[str] | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
         self.agents = agents
         self.source = source
         self.pipelines = Pipelines(config, registry)
+        self.asynchronous = {r for r, spec in config.roles.items() if spec.llm is not None}
+        self.asynchronous |= asynchronous or set()
+        problems = _concurrency_problems(config, self.asynchronous)
+        if problems:
+            raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
 def _decode(text: str, source: str) -> Config:
@@ -149,11 +173,46 @@ def _read(source: str | Path | Config) -> tuple[Config, ContractRegistry, Path |
     return config, registry, path
 
 
-def _agent(role: str, import_path: str) -> AgentFactory:
+def _agent(role: str, import_path: str) -> tuple[AgentFactory, bool]:
+    """The role's agent factory, and whether the agent is ``async def``."""
     try:
-        return make_agent_factory(import_object(import_path))
+        agent = import_object(import_path)
+        return make_agent_factory(agent), is_async_agent(agent)
     except (ContractError, TypeError) as exc:
         raise ConfigError(f"agent of role {role!r}: {exc}", path=f"$.roles.{role}.agent") from None
+
+
+def _role_problems(config: Config, registry: ContractRegistry) -> list[str]:
+    """A role names exactly one of ``agent`` and ``llm``; a model role can be called (its key
+    variable is set, its prompt template renders, each of its stages' contracts can be
+    sent as a strict schema)."""
+    problems: list[str] = []
+    for role, spec in config.roles.items():
+        at = f"$.roles.{role}"
+        if (spec.agent is None) == (spec.llm is None):
+            problems.append(f"role {role!r} needs exactly one of `agent` and `llm` at `{at}`")
+        elif spec.llm is not None:
+            # Imported only for a config with a model role: the SDK takes a while to load.
+            from handoffs.llm.check import llm_role_problems
+
+            stages = [
+                stage
+                for pipeline in config.pipelines.values()
+                for stage in pipeline.stages.values()
+                if stage.role == role
+            ]
+            problems.extend(llm_role_problems(role, spec.llm, stages, registry))
+    return problems
+
+
+def _concurrency_problems(config: Config, asynchronous: set[str]) -> list[str]:
+    return [
+        f"role {role!r}: a sync agent runs one thread per unit of concurrency, at most "
+        f"{MAX_THREADS} (an `async def` agent runs up to 100000 tasks on one event loop) "
+        f"at `$.roles.{role}.concurrency`"
+        for role, spec in config.roles.items()
+        if role not in asynchronous and spec.concurrency > MAX_THREADS
+    ]
 
 
 def load_config(source: str | Path | Config) -> LoadedConfig:
@@ -164,8 +223,17 @@ def load_config(source: str | Path | Config) -> LoadedConfig:
             or the pipelines are unsound; the message names the key (and line).
     """
     config, registry, path = _read(source)
-    agents = {role: _agent(role, spec.agent) for role, spec in config.roles.items()}
-    return LoadedConfig(config, registry, agents, path)
+    problems = _role_problems(config, registry)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    agents: dict[str, AgentFactory] = {}
+    asynchronous: set[str] = set()
+    for role, spec in config.roles.items():
+        if spec.agent is not None:
+            agents[role], is_async = _agent(role, spec.agent)
+            if is_async:
+                asynchronous.add(role)
+    return LoadedConfig(config, registry, agents, path, asynchronous)
 
 
 def check_config(source: str | Path) -> list[str]:
@@ -174,10 +242,19 @@ def check_config(source: str | Path) -> list[str]:
         config, registry, _ = _read(source)
     except ConfigError as exc:
         return [str(exc)]
-    problems = []
+    problems = _role_problems(config, registry)
+    asynchronous: set[str] = set()
     for role, spec in config.roles.items():
+        if spec.llm is not None:
+            asynchronous.add(role)
+        if spec.agent is None:
+            continue
         try:
-            _agent(role, spec.agent)
+            _, is_async = _agent(role, spec.agent)
         except ConfigError as exc:
             problems.append(str(exc))
+            continue
+        if is_async:
+            asynchronous.add(role)
+    problems += _concurrency_problems(config, asynchronous)
     return problems + config_problems(config, registry)

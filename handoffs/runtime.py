@@ -13,21 +13,24 @@ actor (the single writer); reads go straight to the store, which is the truth.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pykka
 from prometheus_client import CollectorRegistry
 
 from handoffs.actors import (
+    AgentFactory,
     ChildSpec,
     InvalidInput,
+    Knowledge,
     Orchestrator,
     OrchestratorStatistics,
     RuntimeClosed,
@@ -50,7 +53,10 @@ from handoffs.messages import (
 )
 from handoffs.store import Store, StoreOptions, StoreStatistics
 
-__all__ = ["Runtime", "RuntimeStatistics"]
+if TYPE_CHECKING:
+    from handoffs.llm.metrics import LLMMetrics
+
+__all__ = ["QueueWait", "Runtime", "RuntimeStatistics"]
 
 log = logging.getLogger("handoffs.runtime")
 
@@ -79,6 +85,14 @@ def _encode_input(pipeline: str, input: object) -> bytes:
     return encoded
 
 
+class QueueWait(msgspec.Struct, frozen=True, kw_only=True):
+    """How long a role's tasks waited for an agent to start them (not agent time)."""
+
+    started: int
+    mean_seconds: float
+    waiting: int
+
+
 class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot of the whole runtime."""
 
@@ -87,6 +101,30 @@ class RuntimeStatistics(msgspec.Struct, frozen=True, kw_only=True):
     orchestrator: OrchestratorStatistics
     runs: dict[str, int]
     escalations_open: int
+    queue: dict[str, QueueWait] = {}
+
+
+def _llm_metrics(registry: CollectorRegistry) -> LLMMetrics:
+    # Imported only for a config with a model role: the SDK takes a while to load.
+    from handoffs.llm.metrics import LLMMetrics
+
+    return LLMMetrics(registry)
+
+
+def _factory(loaded: LoadedConfig, role: str, llm_metrics: LLMMetrics | None) -> AgentFactory:
+    """The role's agent factory: its imported agent, or a model agent for an ``llm`` role."""
+    spec = loaded.config.roles[role].llm
+    if spec is None:
+        return loaded.agents[role]
+    from handoffs.llm.agent import LLMAgent
+
+    stages = {
+        (pname, sname): stage.output
+        for pname, pipeline in loaded.config.pipelines.items()
+        for sname, stage in pipeline.stages.items()
+        if stage.role == role
+    }
+    return functools.partial(LLMAgent.for_role, role, spec, stages, loaded.registry, llm_metrics)
 
 
 class Runtime:
@@ -111,11 +149,14 @@ class Runtime:
         self._close_lock = threading.Lock()
         store.on_commit = metrics.on_commit
         metrics.watch_store(store.map_usage)
+        self.knowledge = Knowledge(store, loaded.registry)
+        llm_metrics = _llm_metrics(metrics.registry) if loaded.llm_roles() else None
         specs = [
             ChildSpec(
                 role=role,
-                factory=loaded.agents[role],
+                factory=_factory(loaded, role, llm_metrics),
                 concurrency=spec.concurrency,
+                run_async=role in loaded.asynchronous,
                 restart=spec.restart,
                 max_restarts=spec.max_restarts,
                 period=spec.period,
@@ -123,7 +164,9 @@ class Runtime:
             )
             for role, spec in loaded.config.roles.items()
         ]
-        self._supervisor = Supervisor.start(specs, metrics, self._timers, seed=seed)
+        self._supervisor = Supervisor.start(
+            specs, metrics, self._timers, seed=seed, knowledge=self.knowledge, prefetch=prefetch
+        )
         self._orchestrator = Orchestrator.start(
             store,
             loaded.pipelines,
@@ -131,7 +174,6 @@ class Runtime:
             self._timers,
             self._waiters,
             supervisor=self._supervisor,
-            prefetch=prefetch,
         )
         Supervisor.start_children(self._supervisor, self._orchestrator)
 
@@ -318,6 +360,17 @@ class Runtime:
             orchestrator=orchestrator,
             runs=self.store.count_runs(),
             escalations_open=self.store.count_escalations().get("open", 0),
+            queue={role: self._queue_wait(role, orchestrator) for role in self.config.config.roles},
+        )
+
+    def _queue_wait(self, role: str, orchestrator: OrchestratorStatistics) -> QueueWait:
+        read = self.registry.get_sample_value
+        started = read("handoffs_task_queue_seconds_count", {"role": role}) or 0.0
+        total = read("handoffs_task_queue_seconds_sum", {"role": role}) or 0.0
+        return QueueWait(
+            started=int(started),
+            mean_seconds=total / started if started else 0.0,
+            waiting=orchestrator.waiting.get(role, 0),
         )
 
     def health(self) -> tuple[bool, list[str]]:

@@ -558,6 +558,59 @@ class Store:
         items = [self._decode("artifacts", k, d, Handoff) for k, d in raw if d is not None]
         return Page(items=items, cursor=ids[-1].decode() if more and ids else None)
 
+    def newest_artifacts(
+        self,
+        *,
+        kind: str | None = None,
+        tag: str | None = None,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        outcome: str | None = None,
+        limit: int = 20,
+        scan: int = 10_000,
+    ) -> list[Handoff]:
+        """Handoff records through one index, newest first: at most ``limit`` with
+        ``outcome`` (any if ``None``), looking at no more than ``scan`` index entries.
+
+        Exactly one selector: ``kind``; ``tag``; or ``pipeline`` with ``stage``.
+
+        Raises:
+            ValueError: no selector or more than one.
+            InvalidKey: a selector is not a valid name.
+        """
+        if sum(x is not None for x in (kind, tag, pipeline)) != 1 or (
+            (pipeline is None) != (stage is None)
+        ):
+            raise ValueError("select artifacts by exactly one of kind, tag, pipeline+stage")
+        if kind is not None:
+            index, prefix = "ix_kind_artifacts", check_name(kind, "kind") + SEP
+        elif tag is not None:
+            index, prefix = "ix_tag_artifacts", check_name(tag, "tag") + SEP
+        else:
+            check_name(pipeline or "", "pipeline")
+            index = "ix_stage_artifacts"
+            prefix = _join(pipeline or "", check_name(stage or "", "stage").decode()) + SEP
+        found: list[Handoff] = []
+        with self._read() as txn:
+            cursor = txn.cursor(db=self._dbs[index])
+            # Keys are prefix + id, ids grow with time: start past the prefix and walk back.
+            end = prefix[:-1] + bytes([prefix[-1] + 1])
+            positioned = cursor.prev() if cursor.set_range(end) else cursor.last()
+            artifacts = self._dbs["artifacts"]
+            while positioned and scan > 0 and len(found) < limit:
+                key = cursor.key()
+                if not key.startswith(prefix):
+                    break
+                scan -= 1
+                artifact_id = key[len(prefix) :]
+                data = txn.get(artifact_id, db=artifacts)
+                if data is not None:
+                    handoff = self._decode("artifacts", artifact_id, data, Handoff)
+                    if outcome is None or handoff.outcome == outcome:
+                        found.append(handoff)
+                positioned = cursor.prev()
+        return found
+
     def run_handoffs(self, run_id: str) -> list[Handoff]:
         """Every handoff of a run, in the order they were committed."""
         page = self.artifacts(run_id=run_id, limit=1 << 62)
