@@ -474,9 +474,10 @@ def sample_instance(
     Conservative, so it also meets limits that were moved into descriptions: numbers in 0..1,
     integers 0..3 (both within ``minimum``/``maximum`` when given), strings of 1 to 40
     characters made of words, arrays of 1 to 3 items, the non-null branch of a nullable union
-    four times in five; ``pattern`` is not honoured. Past a few ``$ref`` hops it prefers null
-    and empty arrays, so recursive schemas end. ``overrides`` fixes top-level properties
-    (``{"approved": True}``).
+    four times in five, distinct ``key`` values in an array of objects that have a ``key``
+    (how ``handoffs.llm.schema`` sends maps); ``pattern`` is not honoured. Past a few ``$ref``
+    hops it prefers null and empty arrays, so recursive schemas end. ``overrides`` fixes
+    top-level properties (``{"approved": True}``).
 
     Raises:
         ValueError: an override names no top-level property, or the recursion cannot end.
@@ -519,7 +520,8 @@ class _Sampler:
         if kind == "array":
             low = schema.get("minItems", 0 if refs >= _SAMPLE_REFS else 1)
             high = max(low, min(schema.get("maxItems", 3), 3 if refs < _SAMPLE_REFS else low))
-            return [self.sample(schema["items"], refs) for _ in range(rng.randint(low, high))]
+            items = [self.sample(schema["items"], refs) for _ in range(rng.randint(low, high))]
+            return _distinct_keys(items)
         if kind == "string":
             return _FORMAT_SAMPLES.get(schema.get("format", "")) or self._words()
         if kind in ("integer", "number"):
@@ -547,3 +549,17 @@ class _Sampler:
         if integer:
             return self.rng.randint(math.ceil(low), max(math.ceil(low), math.floor(high)))
         return round(low + (high - low) * self.rng.random(), 3)
+
+
+def _distinct_keys(items: list[Any]) -> list[Any]:
+    """Drop entries that repeat an earlier ``key``: maps travel as key/value entry arrays."""
+    if not items or not isinstance(items[0], dict) or "key" not in items[0]:
+        return items
+    seen: set[str] = set()
+    kept = []
+    for item in items:
+        key = _dumps(item["key"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept
