@@ -297,7 +297,10 @@ class Results(Transitions):
         self._tally.handoff(rec.pipeline, rec.stage, "error", msg.seconds)
         run = self._runs[rec.run_id]
         stage = self._pipelines.stage(rec.pipeline, rec.stage)
-        self._failure(live, run, stage, batch, "retries_exhausted", msg.error, [])
+        if msg.unrecoverable:
+            self._failure(live, run, stage, batch, "unrecoverable", msg.error, [], final=True)
+        else:
+            self._failure(live, run, stage, batch, "retries_exhausted", msg.error, [])
 
     def _on_lease_expired(self, msg: LeaseExpired, batch: Batch) -> None:
         live = self._live.get(msg.task_id)
@@ -320,8 +323,11 @@ class Results(Transitions):
         reason: EscalationReason,
         error: str,
         feedback: list[Feedback],
+        *,
+        final: bool = False,
     ) -> None:
-        """An attempt failed (raised, timed out, invalid output): retry or escalate."""
+        """An attempt failed (raised, timed out, invalid output): retry or escalate
+        (at once when ``final``: the agent said retrying cannot help)."""
         rec = live.record
         self._health(
             "failure",
@@ -340,10 +346,12 @@ class Results(Transitions):
             attempt=rec.attempt,
             detail=error[:20_000],
         )
-        if rec.attempt >= stage.spec.max_attempts:
+        if final or rec.attempt >= stage.spec.max_attempts:
             self._finish_task(live, batch, error=error)
             what = "returned invalid output" if reason == "invalid_output" else "failed"
             summary = f"{rec.stage} {what} on all {rec.attempt} attempts; last: {error}"
+            if final:
+                summary = f"{rec.stage} failed on attempt {rec.attempt}, not retried: {error}"
             self._escalate(
                 run,
                 rec.stage,

@@ -23,11 +23,15 @@ def make_config(
     max_attempts: int = 3,
     timeout: float | None = None,
     concurrency: int = 1,
+    agents: str = "fakes",
     **role_options: Any,
 ) -> Config:
-    """research -> write -> review -> publish, plus support -> (trigger) faq, plus code."""
+    """research -> write -> review -> publish, plus support -> (trigger) faq, plus code.
+
+    ``agents`` names the module of fake agents: ``fakes`` (sync) or ``async_fakes``.
+    """
     roles = {
-        name: RoleSpec(agent=f"fakes:{name}", concurrency=concurrency, **role_options)
+        name: RoleSpec(agent=f"{agents}:{name}", concurrency=concurrency, **role_options)
         for name in ("research", "write", "review", "publish", "support", "faq", "code")
     }
 
