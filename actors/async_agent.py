@@ -96,6 +96,7 @@ class AsyncAgentActor(ThreadActor):
         self._loop.start(self._perform, self._crash)
         try:
             self._loop.run(self._setup())
+            self._loop.take_tasks()
         except BaseException as exc:
             log.error("agent %s failed to start: %r", self.name, exc)
             self._loop.close()
@@ -205,7 +206,9 @@ class _Loop:
         #: Tasks handed over and not yet started: appended by the orchestrator's thread,
         #: taken by the loop's (deque operations are atomic; one wake-up per batch).
         self._incoming: deque[Perform] = deque()
-        self._wakeup_pending = False
+        #: True while a wake-up is scheduled, and until ``take_tasks``: tasks delivered
+        #: before the agent is set up wait for it.
+        self._wakeup_pending = True
         self._running: dict[TaskKey, asyncio.Task[None]] = {}
         self._perform: Callable[[Perform], Coroutine[Any, Any, None]] | None = None
         self._on_crash: Callable[[str], None] | None = None
@@ -220,6 +223,10 @@ class _Loop:
         self._perform = perform
         self._on_crash = on_crash
         self._thread.start()
+
+    def take_tasks(self) -> None:
+        """The agent is set up: start the tasks delivered so far, and every later one."""
+        self._loop.call_soon_threadsafe(self._take_incoming)
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = None) -> Any:
         """Run ``coro`` on the loop and wait for it (from another thread)."""
