@@ -1,0 +1,1 @@
+"""The seed's four handoff patterns with model roles (TOML configs; see content.toml)."""
