@@ -12,7 +12,7 @@ reads, plus the defaults and constraints needed to describe them) and follows th
   and 1"), and msgspec enforces it when decoding;
 - a ``dict[K, V]`` travels as an array of ``{"key": K, "value": V}`` objects, since strict mode
   has no free-form objects; :meth:`StrictSchema.decode` and :meth:`StrictSchema.to_wire`
-  convert between the two shapes;
+  convert between the two shapes (with :mod:`handoffs.llm.wire`);
 - tagged unions of Structs become ``anyOf`` with the tag as a one-value ``enum``; Literals and
   Enums become ``enum``; datetimes, UUIDs, decimals and bytes become strings described in
   words; ``tuple[X, ...]``, sets and lists become arrays;
@@ -24,26 +24,22 @@ and the like raise :class:`~handoffs.llm.errors.SchemaUnsupported` naming the fi
 
 from __future__ import annotations
 
-import collections.abc
 import copy
 import inspect
 import re
-import threading
-import types
 import typing
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 import msgspec.inspect as mi
 
 from handoffs.llm.errors import OutputRejected, SchemaUnsupported
-from handoffs.messages import field_of, json_decoder
+from handoffs.llm.wire import from_wire, has_map, mixes_map_and_array, rejection, to_wire, wire_type
+from handoffs.messages import json_decoder
 from handoffs.testing.strict import strict_schema_problems
 
 __all__ = ["StrictSchema"]
 
-_ARRAYS = (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)
-_SEQUENCES = (list, tuple, set, frozenset)
 _STRINGS: dict[type[mi.Type], str] = {
     mi.DateTimeType: "an RFC 3339 date-time such as 2024-05-01T12:00:00Z",
     mi.DateType: "a date as YYYY-MM-DD",
@@ -93,7 +89,7 @@ class StrictSchema:
             raise SchemaUnsupported(f"{contract.__name__}: {'; '.join(problems)}")
         # Contracts without maps decode straight into the contract; the others through a
         # parallel "wire" type whose errors name the paths the model actually wrote.
-        self._wire: Any = _wire_type(contract) if _has_map(self._info, set()) else None
+        self._wire: Any = wire_type(contract) if has_map(self._info) else None
         self._decoder = json_decoder(self._wire if self._wire is not None else contract)
 
     @classmethod
@@ -123,20 +119,16 @@ class StrictSchema:
         try:
             value = self._decoder.decode(content)
         except msgspec.ValidationError as exc:
-            path = field_of(exc)
-            issue = str(exc).rsplit(" - at `", 1)[0] if path is not None else str(exc)
-            missing = _MISSING.match(issue)
-            path = path or "$"
-            raise OutputRejected(issue, field=f"{path}.{missing[1]}" if missing else path) from None
+            raise rejection(exc) from None
         except msgspec.MsgspecError as exc:
             raise OutputRejected(f"the answer is not valid JSON ({exc})") from None
         if self._wire is None:
             return typing.cast(msgspec.Struct, value)
-        return typing.cast(msgspec.Struct, _from_wire(value, self._info, "$"))
+        return typing.cast(msgspec.Struct, from_wire(value, self._info, "$"))
 
     def to_wire(self, instance: msgspec.Struct) -> Any:
         """``instance`` as JSON-ready builtins in the schema's shape: what a model must answer."""
-        return _to_wire(instance, self._info)
+        return to_wire(instance, self._info)
 
 
 def _first_paragraph(tp: type) -> str:
@@ -224,7 +216,7 @@ class _Builder:
                 default = (
                     field.default_factory() if field.default is msgspec.NODEFAULT else field.default
                 )
-                text = msgspec.json.encode(_to_wire(default, field.type)).decode()
+                text = msgspec.json.encode(to_wire(default, field.type)).decode()
                 _note(sub, f"default: {text if len(text) <= 200 else text[:200] + '...'}")
             properties[field.encode_name] = sub
         self.stack.pop()
@@ -306,8 +298,7 @@ class _Builder:
                 _note(schema, f"exactly {len(info.item_types)} items")
                 return schema
             case mi.UnionType():
-                kinds = {type(_bare(t)) for t in info.types}
-                if mi.DictType in kinds and kinds & set(_ARRAYS):
+                if mixes_map_and_array(info):
                     raise self.unsupported("a union of a dict and an array", path)
                 branches = [self.node(t, path) for t in info.types]
                 branches.sort(key=lambda b: b.get("type") == "null")
@@ -317,177 +308,3 @@ class _Builder:
             _note(schema, _STRINGS[type(info)])
             return schema
         raise self.unsupported(_UNSUPPORTED.get(type(info), type(info).__name__), path)
-
-
-def _bare(info: mi.Type) -> mi.Type:
-    return _bare(info.type) if isinstance(info, mi.Metadata) else info
-
-
-def _has_map(info: mi.Type, seen: set[type]) -> bool:
-    """Whether a ``dict`` is reachable from ``info`` (so answers need converting)."""
-    match info:
-        case mi.Metadata():
-            return _has_map(info.type, seen)
-        case mi.DictType():
-            return True
-        case mi.StructType():
-            if info.cls in seen:
-                return False
-            seen.add(info.cls)
-            return any(_has_map(f.type, seen) for f in info.fields)
-        case mi.UnionType():
-            return any(_has_map(t, seen) for t in info.types)
-        case mi.ListType() | mi.SetType() | mi.FrozenSetType() | mi.VarTupleType():
-            return _has_map(info.item_type, seen)
-        case mi.TupleType():
-            return any(_has_map(t, seen) for t in info.item_types)
-    return False
-
-
-_MISSING = re.compile(r"^Object missing required field `(.+)`$")
-_MAPS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
-_wire_lock = threading.Lock()
-_wire_types: dict[Any, Any] = {}
-_building: set[type] = set()
-
-
-def _wire_type(tp: Any) -> Any:
-    """``tp`` with every ``dict[K, V]`` replaced by ``list[Entry]`` (Annotated metadata kept)."""
-    with _wire_lock:
-        return _wire_of(tp)
-
-
-def _wire_of(tp: Any) -> Any:
-    found = _wire_types.get(tp)
-    if found is not None:
-        return found
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        info = mi.type_info(tp)
-        assert isinstance(info, mi.StructType)
-        if not _has_map(info, set()):
-            return tp
-        if tp in _building:
-            raise SchemaUnsupported(f"{tp.__name__} is recursive and holds a dict: not supported")
-        _building.add(tp)
-        try:
-            wire = _wire_struct(tp)
-        finally:
-            _building.discard(tp)
-        _wire_types[tp] = wire
-        return wire
-    if origin is Annotated:
-        return Annotated[(_wire_of(args[0]), *tp.__metadata__)]
-    if origin in _MAPS or tp is dict:
-        key, value = args or (str, Any)
-        return list[_entry(_wire_of(key), _wire_of(value))]  # type: ignore[misc]
-    mapped = tuple(_wire_of(a) for a in args)
-    if mapped == args:
-        return tp
-    if origin in (typing.Union, types.UnionType):
-        return typing.Union[mapped]  # noqa: UP007
-    return origin[mapped]
-
-
-def _wire_struct(tp: type[msgspec.Struct]) -> Any:
-    """A Struct like ``tp`` with maps as entry lists; a defaulted field may be left out (UNSET)."""
-    fields = msgspec.structs.fields(tp)
-    config = tp.__struct_config__
-    return msgspec.defstruct(
-        tp.__name__,
-        [
-            (f.name, _wire_of(f.type))
-            if f.required
-            else (f.name, _wire_of(f.type) | msgspec.UnsetType, msgspec.UNSET)
-            for f in fields
-        ],
-        kw_only=True,
-        tag=config.tag,
-        tag_field=config.tag_field,
-        rename={f.name: f.encode_name for f in fields},
-    )
-
-
-def _entry(key: Any, value: Any) -> Any:
-    cached = _wire_types.get(("entry", key, value))
-    if cached is None:
-        cached = msgspec.defstruct("Entry", [("key", key), ("value", value)], frozen=True)
-        _wire_types[("entry", key, value)] = cached
-    return cached
-
-
-def _from_wire(value: Any, info: mi.Type, path: str) -> Any:
-    """A decoded wire value as the contract's own value (maps rebuilt, repeated keys refused)."""
-    match info:
-        case mi.Metadata():
-            return _from_wire(value, info.type, path)
-        case mi.StructType() if isinstance(value, info.cls):
-            return value  # holds no map: decoded as the contract's own type
-        case mi.StructType() if isinstance(value, msgspec.Struct):
-            kwargs = {}
-            for f in info.fields:
-                item = getattr(value, f.name)
-                if item is not msgspec.UNSET:
-                    kwargs[f.name] = _from_wire(item, f.type, f"{path}.{f.encode_name}")
-            return info.cls(**kwargs)
-        case mi.DictType():
-            out: dict[Any, Any] = {}
-            for i, entry in enumerate(value):
-                key = _from_wire(entry.key, info.key_type, f"{path}[{i}].key")
-                if key in out:
-                    raise OutputRejected(f"repeated key {key!r}", field=f"{path}[{i}].key")
-                out[key] = _from_wire(entry.value, info.value_type, f"{path}[{i}].value")
-            return out
-        case mi.ListType() | mi.VarTupleType() | mi.SetType() | mi.FrozenSetType():
-            items = [_from_wire(x, info.item_type, f"{path}[{i}]") for i, x in enumerate(value)]
-            return type(value)(items)
-        case mi.TupleType():
-            return tuple(
-                _from_wire(x, t, f"{path}[{i}]")
-                for i, (x, t) in enumerate(zip(value, info.item_types, strict=True))
-            )
-        case mi.UnionType():
-            return _from_wire(value, _branch(value, info, wire=True), path)
-    return value
-
-
-def _branch(value: Any, info: mi.UnionType, *, wire: bool) -> mi.Type:
-    """The union member ``value`` belongs to (only those that hold maps matter)."""
-    for member in info.types:
-        bare = _bare(member)
-        if isinstance(bare, mi.StructType) and isinstance(value, msgspec.Struct):
-            # A wire Struct is its own class: tell the members apart by their tags.
-            matches = (
-                value.__struct_config__.tag == bare.tag if wire else isinstance(value, bare.cls)
-            )
-            if matches:
-                return member
-        elif isinstance(bare, mi.DictType):
-            if isinstance(value, list if wire else dict):
-                return member
-        elif isinstance(bare, (*_ARRAYS, mi.TupleType)) and isinstance(value, _SEQUENCES):
-            return member
-    return mi.AnyType()
-
-
-def _to_wire(value: Any, info: mi.Type) -> Any:
-    match info:
-        case mi.Metadata():
-            return _to_wire(value, info.type)
-        case mi.StructType() if isinstance(value, info.cls):
-            out = {} if info.tag_field is None else {info.tag_field: info.tag}
-            for f in info.fields:
-                out[f.encode_name] = _to_wire(getattr(value, f.name), f.type)
-            return out
-        case mi.DictType():
-            return [
-                {"key": _to_wire(k, info.key_type), "value": _to_wire(v, info.value_type)}
-                for k, v in value.items()
-            ]
-        case mi.ListType() | mi.VarTupleType() | mi.SetType() | mi.FrozenSetType():
-            return [_to_wire(x, info.item_type) for x in value]
-        case mi.TupleType():
-            return [_to_wire(x, t) for x, t in zip(value, info.item_types, strict=True)]
-        case mi.UnionType():
-            return _to_wire(value, _branch(value, info, wire=False))
-    return msgspec.to_builtins(value)

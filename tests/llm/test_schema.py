@@ -15,7 +15,8 @@ from strategies import from_msgspec
 
 from handoffs.llm.errors import OutputRejected, SchemaUnsupported
 from handoffs.llm.schema import StrictSchema
-from handoffs.testing.strict import instance_problems, sample_instance, strict_schema_problems
+from handoffs.testing.sample import sample_instance
+from handoffs.testing.strict import instance_problems, strict_schema_problems
 
 CONTRACTS = [*BUNDLED_CONTRACTS.values(), QualityMarkers]
 by_contract = pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.__name__)

@@ -1,4 +1,4 @@
-"""The strict-mode checker, the instance validator and the sampler of handoffs.testing.strict."""
+"""The strict-mode checker and validator (testing.strict) and the sampler (testing.sample)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handoffs.testing.strict import instance_problems, sample_instance, strict_schema_problems
+from handoffs.testing.sample import sample_instance
+from handoffs.testing.strict import instance_problems, strict_schema_problems
 
 
 def obj(**properties: Any) -> dict[str, Any]:
