@@ -1,0 +1,332 @@
+"""One model call: a chat completion whose answer is a contract instance, with retries.
+
+:class:`ChatModel` sends one request per attempt through the official ``openai`` SDK (its
+own retries off, so each attempt is counted and ``Retry-After`` is honoured here). A 429, a
+5xx, a timeout or a connection error is retried up to ``max_retries`` times, after
+``retry_backoff * 2**n`` plus jitter or the server's ``Retry-After``, capped at
+``max_retry_delay``; then :class:`~handoffs.llm.errors.RequestFailed`. Any other 4xx is
+:class:`~handoffs.llm.errors.RequestRefused` at once. An answer is decoded with the
+contract's :class:`~handoffs.llm.schema.StrictSchema` (a bad one is
+:class:`~handoffs.llm.errors.OutputRejected`, not retried here: the stage runs again with the
+validator's feedback); a refusal is :class:`~handoffs.llm.errors.ModelRefusal`. No exception of
+the SDK or of httpx escapes, and the API key is in no message, log line or metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
+
+import msgspec
+import openai
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionMessageParam,
+    ChatCompletionNamedToolChoiceParam,
+    ChatCompletionToolParam,
+)
+from openai.types.chat.completion_create_params import ResponseFormat
+from openai.types.shared_params import FunctionDefinition
+from openai.types.shared_params.response_format_json_schema import JSONSchema
+
+from handoffs.llm.errors import ModelRefusal, OutputRejected, RequestFailed, RequestRefused
+from handoffs.llm.metrics import LLMMetrics, Outcome
+from handoffs.llm.schema import StrictSchema
+from handoffs.messages import LLMSpec
+
+__all__ = ["ChatModel", "Completion", "retry_after_seconds"]
+
+log = logging.getLogger("handoffs.llm")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Completion(msgspec.Struct, frozen=True, kw_only=True):
+    """A decoded answer: the contract instance, its JSON text, what the server reported (its
+    model name, the tokens), and what it took (HTTP requests, seconds in all)."""
+
+    output: msgspec.Struct
+    content: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    requests: int
+    seconds: float
+
+
+class _Transient(Exception):
+    """An attempt that may be retried: what to count, and what to say if it was the last."""
+
+    def __init__(self, outcome: Outcome, message: str, status: int | None, wait: float | None):
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+        self.status = status
+        self.wait = wait
+
+
+class ChatModel:
+    """A role's model behind an OpenAI-compatible endpoint.
+
+    Calls may run concurrently on one event loop (the SDK client pools connections); the
+    object belongs to that loop. ``sleep`` waits between attempts (tests pass one that does
+    not wait).
+
+    Raises:
+        RequestRefused: no ``client`` or ``api_key`` was given and ``$<api_key_env>`` is unset.
+    """
+
+    def __init__(
+        self,
+        spec: LLMSpec,
+        *,
+        role: str,
+        metrics: LLMMetrics | None = None,
+        client: openai.AsyncOpenAI | None = None,
+        api_key: str | None = None,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.spec = spec
+        self.role = role
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        key = api_key or os.environ.get(spec.api_key_env) or ""
+        # Kept only to scrub it from what servers say back; never logged.
+        self._secret = key
+        if client is None:
+            if not key:
+                raise RequestRefused(
+                    f"role {role}: no API key: set the environment variable {spec.api_key_env}"
+                )
+            client = openai.AsyncOpenAI(
+                base_url=spec.base_url or None,
+                api_key=key,
+                timeout=spec.timeout,
+                max_retries=0,
+            )
+        self._client = client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client's connections."""
+        await self._client.close()
+
+    async def complete(self, messages: list[dict[str, str]], schema: StrictSchema) -> Completion:
+        """Ask the model; return its answer decoded as ``schema``'s contract.
+
+        Raises:
+            RequestRefused: the endpoint refused the request (400, 401, 403, 404, 422, ...).
+            RequestFailed: 429, 5xx, timeouts or connection errors outlasted the retries.
+            ModelRefusal: the model refused to answer.
+            OutputRejected: the answer is empty, not JSON, or breaks the contract.
+        """
+        spec = self.spec
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            sent = time.perf_counter()
+            try:
+                response = await self._create(messages, schema)
+            except _Transient as exc:
+                self._count(exc.outcome, sent)
+                if attempt > spec.max_retries:
+                    raise RequestFailed(
+                        f"role {self.role}: model {spec.model}: {exc.message}"
+                        f" (gave up after {attempt} requests)",
+                        status=exc.status,
+                        attempts=attempt,
+                    ) from None
+                delay = self._delay(attempt - 1, exc.wait)
+                log.info(
+                    "role %s: model %s: %s; retry %d of %d in %.2f s",
+                    self.role,
+                    spec.model,
+                    exc.message,
+                    attempt,
+                    spec.max_retries,
+                    delay,
+                )
+                if self._metrics is not None:
+                    self._metrics.retry(self.role, spec.model)
+                await self._sleep(delay)
+                continue
+            except RequestRefused:
+                self._count("refused", sent)
+                raise
+            break
+        try:
+            output, content = self._decode(response, schema)
+        except ModelRefusal:
+            self._count("refusal", sent)
+            raise
+        except OutputRejected:
+            self._count("invalid_output", sent)
+            raise
+        finally:
+            self._usage(response)
+        self._count("ok", sent)
+        usage = response.usage
+        return Completion(
+            output=output,
+            content=content,
+            model=response.model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            requests=attempt,
+            seconds=time.perf_counter() - started,
+        )
+
+    async def _create(self, messages: list[dict[str, str]], schema: StrictSchema) -> ChatCompletion:
+        """One HTTP request; every SDK error turned into ``_Transient`` or ``RequestRefused``."""
+        spec = self.spec
+        fmt: ResponseFormat | openai.Omit = openai.omit
+        tools: list[ChatCompletionToolParam] | openai.Omit = openai.omit
+        choice: ChatCompletionNamedToolChoiceParam | openai.Omit = openai.omit
+        match spec.structured:
+            case "json_schema":
+                spec_schema: JSONSchema = {
+                    "name": schema.name,
+                    "strict": True,
+                    "schema": schema.schema,
+                }
+                if schema.description:
+                    spec_schema["description"] = schema.description
+                fmt = {"type": "json_schema", "json_schema": spec_schema}
+            case "json_object":
+                fmt = {"type": "json_object"}
+                messages = _with_schema(messages, schema)
+            case "tools":
+                function: FunctionDefinition = {
+                    "name": schema.name,
+                    "parameters": schema.schema,
+                    "strict": True,
+                }
+                if schema.description:
+                    function["description"] = schema.description
+                tools = [{"type": "function", "function": function}]
+                choice = {"type": "function", "function": {"name": schema.name}}
+        try:
+            return await self._client.chat.completions.create(
+                model=spec.model,
+                messages=cast("list[ChatCompletionMessageParam]", messages),
+                response_format=fmt,
+                tools=tools,
+                tool_choice=choice,
+                temperature=_given(spec.temperature),
+                max_tokens=_given(spec.max_tokens),
+                top_p=_given(spec.top_p),
+                seed=_given(spec.seed),
+                extra_body=spec.extra_body or None,
+            )
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            message = self._scrub(f"{status}: {_server_message(exc)}")
+            if status == 429 or status >= 500:
+                outcome: Outcome = "rate_limited" if status == 429 else "server_error"
+                raise _Transient(
+                    outcome, message, status, retry_after_seconds(exc.response.headers)
+                ) from None
+            raise RequestRefused(
+                f"role {self.role}: model {spec.model}: {message}", status=status
+            ) from None
+        except openai.APITimeoutError:
+            raise _Transient("timeout", f"no answer within {spec.timeout} s", None, None) from None
+        except openai.APIConnectionError as exc:
+            message = self._scrub(f"connection error: {exc.__cause__ or exc.message}")
+            raise _Transient("connection_error", message, None, None) from None
+        except openai.OpenAIError as exc:
+            # An answer the SDK could not read at all: the endpoint misbehaved.
+            message = self._scrub(f"unusable answer: {exc}")
+            raise _Transient("server_error", message, None, None) from None
+
+    def _decode(self, response: ChatCompletion, schema: StrictSchema) -> tuple[msgspec.Struct, str]:
+        if not response.choices:
+            raise OutputRejected("the answer has no choices")
+        message = response.choices[0].message
+        if message.refusal:
+            raise ModelRefusal(message.refusal)
+        content = message.content
+        if self.spec.structured == "tools" and message.tool_calls:
+            call = message.tool_calls[0]
+            content = call.function.arguments if call.type == "function" else None
+        if not content:
+            raise OutputRejected("the answer is empty: expected one JSON object")
+        return schema.decode(content), content
+
+    def _delay(self, retry: int, wait: float | None) -> float:
+        spec = self.spec
+        if wait is None:
+            wait = spec.retry_backoff * 2**retry + self._rng.uniform(0, spec.retry_backoff)
+        return min(wait, spec.max_retry_delay)
+
+    def _count(self, outcome: Outcome, sent: float) -> None:
+        if self._metrics is not None:
+            seconds = time.perf_counter() - sent
+            self._metrics.request(self.role, self.spec.model, outcome, seconds)
+
+    def _usage(self, response: ChatCompletion) -> None:
+        usage = response.usage
+        if self._metrics is not None and usage is not None:
+            self._metrics.usage(
+                self.role, self.spec.model, usage.prompt_tokens, usage.completion_tokens
+            )
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "<redacted>") if self._secret else text
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The wait a response asks for: ``retry-after-ms``, else ``Retry-After`` in seconds or as
+    an HTTP date (relative to ``now``, a POSIX time); ``None`` if absent or unreadable."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def _given(value: Any) -> Any:
+    return openai.omit if value is None else value
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return exc.message
+
+
+def _with_schema(messages: list[dict[str, str]], schema: StrictSchema) -> list[dict[str, str]]:
+    """``messages`` with the schema appended to the last user message (``json_object`` mode
+    has no schema parameter, and the word "JSON" must be in the prompt)."""
+    note = (
+        "\n\nAnswer with one JSON object that follows this JSON schema:\n```json\n"
+        f"{msgspec.json.encode(schema.schema).decode()}\n```"
+    )
+    out = list(messages)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].get("role") == "user":
+            out[i] = {**out[i], "content": out[i].get("content", "") + note}
+            return out
+    return [*out, {"role": "user", "content": note.lstrip()}]
