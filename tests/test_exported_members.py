@@ -13,7 +13,14 @@ from types import ModuleType
 import pytest
 
 #: Add handoffs.actors and handoffs here once they settle.
-PACKAGES = ["handoffs", "handoffs.actors", "handoffs.messages", "handoffs.store"]
+PACKAGES = [
+    "handoffs",
+    "handoffs.actors",
+    "handoffs.llm",
+    "handoffs.messages",
+    "handoffs.store",
+    "handoffs.testing",
+]
 
 
 def isort_key(name: str) -> tuple[int, str]:

@@ -69,7 +69,8 @@ def sample_instance(
     integers 0..3 (both within ``minimum``/``maximum`` when given), strings of 1 to 40
     characters made of words, arrays of 1 to 3 items, the non-null branch of a nullable union
     four times in five, distinct ``key`` values in an array of objects that have a ``key``
-    (how ``handoffs.llm.schema`` sends maps); ``pattern`` is not honoured. Past a few ``$ref``
+    (how ``handoffs.llm.schema`` sends maps); ``pattern`` is not honoured, but a string
+    whose description names a regular expression is lowercase words joined by hyphens. Past a few ``$ref``
     hops it prefers null and empty arrays, so recursive schemas end. ``overrides`` fixes
     top-level properties (``{"approved": True}``).
 
@@ -117,7 +118,7 @@ class _Sampler:
             items = [self.sample(schema["items"], refs) for _ in range(rng.randint(low, high))]
             return _distinct_keys(items)
         if kind == "string":
-            return _FORMAT_SAMPLES.get(schema.get("format", "")) or self._words()
+            return _FORMAT_SAMPLES.get(schema.get("format", "")) or self._words(schema)
         if kind in ("integer", "number"):
             return self._number(schema, kind == "integer")
         return rng.random() < 0.5 if kind == "boolean" else None
@@ -129,9 +130,12 @@ class _Sampler:
             return nulls[0]
         return self.rng.choice(others)
 
-    def _words(self) -> str:
+    def _words(self, schema: dict[str, Any]) -> str:
         words = [self.rng.choice(_WORDS) for _ in range(self.rng.randint(1, 5))]
-        return " ".join(words)[:40]
+        # A pattern moved into the description cannot be honoured in general; lowercase
+        # words joined by hyphens meet the common one (slugs, identifiers).
+        pattern = "regular expression" in schema.get("description", "")
+        return ("-" if pattern else " ").join(words)[:40].strip("-")
 
     def _number(self, schema: dict[str, Any], integer: bool) -> float:
         low = float(max(schema.get("minimum", 0), schema.get("exclusiveMinimum", -1) + 1e-9))
