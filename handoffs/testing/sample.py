@@ -70,9 +70,9 @@ def sample_instance(
     characters made of words, arrays of 1 to 3 items, the non-null branch of a nullable union
     four times in five, distinct ``key`` values in an array of objects that have a ``key``
     (how ``handoffs.llm.schema`` sends maps); ``pattern`` is not honoured, but a string
-    whose description names a regular expression is lowercase words joined by hyphens. Past a few ``$ref``
-    hops it prefers null and empty arrays, so recursive schemas end. ``overrides`` fixes
-    top-level properties (``{"approved": True}``).
+    whose description names a regular expression is lowercase words joined by hyphens. Past
+    a few ``$ref`` hops it prefers null and empty arrays, so recursive schemas end.
+    ``overrides`` fixes top-level properties (``{"approved": True}``).
 
     Raises:
         ValueError: an override names no top-level property, or the recursion cannot end.
