@@ -306,3 +306,34 @@ def test_close_cancels_async_tasks_still_in_flight(tmp_path: Path) -> None:
     runtime.close(timeout=0.2)
     assert [(run_id, "code")] == async_fakes.CANCELLED
     assert not [t for t in threading.enumerate() if t.name.startswith("handoffs-loop-")]
+
+
+def test_an_async_role_whose_loop_keeps_crashing_goes_down_and_comes_back(
+    open_runtime: OpenRuntime,
+) -> None:
+    config = make_config(
+        agents="async_fakes", max_attempts=100, max_restarts=3, period=60.0, restart_backoff=0.0
+    )
+    runtime = open_runtime(config)
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"] * 4}})
+    assert runtime.wait(run_id, WAIT).state == "escalated"
+    (escalation,) = runtime.escalations()
+    assert escalation.reason == "role_down" and escalation.stage == "write"
+    ok, reasons = runtime.health()
+    assert not ok and reasons[0].startswith("role write is down: 4 exits within 60s")
+    runtime.restart_role("write")
+    assert runtime.wait(run_id, WAIT).state == "completed"
+    assert runtime.health() == (True, [])
+
+
+def test_a_crashing_loop_hands_every_task_it_held_to_the_next_loop(
+    open_runtime: OpenRuntime,
+) -> None:
+    # One loop holds 20 sleeping tasks when a 21st kills it: all 21 runs complete, the
+    # sleepers at attempt 1 (they never failed), the killer at attempt 2.
+    runtime = open_runtime(make_config(agents="async_fakes", concurrency=50))
+    sleepers = [runtime.submit("coding", {"sleep": 0.2, "n": i}) for i in range(20)]
+    killer = runtime.submit("coding", {"plan": {"code": ["exit"]}})
+    assert {runtime.wait(r, WAIT).state for r in [*sleepers, killer]} == {"completed"}
+    assert runtime.handoffs(killer)[0].attempt == 2
+    assert all(runtime.handoffs(r)[0].attempt == 1 for r in sleepers)
