@@ -7,8 +7,12 @@ Markdown table and a PNG chart (:mod:`bench.report`).
 
 Modules: :mod:`bench.work` (the 4-stage work every system does), :mod:`bench.agents` (that
 work as handoffs agents), :mod:`bench.timing` (drivers and percentiles), :mod:`bench.ours`
-(scenarios a, b, c), :mod:`bench.floors` (d, e), :mod:`bench.peers` (f), :mod:`bench.plan`
-(which scenario rows run, with what settings).
+(scenarios a, b, c), :mod:`bench.floors` (d, e), :mod:`bench.peers` (f, with
+:mod:`bench.autogen_peer` and :mod:`bench.langgraph_peer`), :mod:`bench.io_bound` (g: the
+I/O-bound case, async agents and model roles with N runs in flight; the peers' (g) rows are
+in their modules), :mod:`bench.footprint` (threads, RSS and the ideal for g),
+:mod:`bench.plan` (which scenario rows run, with what settings), :mod:`bench.runner`,
+:mod:`bench.child`, :mod:`bench.report`, :mod:`bench.ab`.
 """
 
 __all__: list[str] = []

@@ -11,6 +11,7 @@ from handoffs.messages import (
     Config,
     DocPage,
     Draft,
+    LLMSpec,
     PipelineSpec,
     ResearchFindings,
     RoleSpec,
@@ -67,10 +68,20 @@ def publish(task: Task) -> DocPage:
     return work.publish(task.inputs["write"])
 
 
-def bench_config(*, concurrency: int = 1, max_revisions: int = 3) -> Config:
-    """One pipeline, ``research -> write -> review -> publish``, one role per stage."""
+def bench_config(
+    *,
+    concurrency: int = 1,
+    max_revisions: int = 3,
+    agents: str = "bench.agents",
+    llm: LLMSpec | None = None,
+) -> Config:
+    """One pipeline, ``research -> write -> review -> publish``, one role per stage, whose
+    agent is ``{agents}:{stage}`` (module ``agents`` names its agents after the stages), or
+    the model ``llm`` when given."""
     roles = {
-        stage: RoleSpec(agent=f"bench.agents:{stage}", concurrency=concurrency)
+        stage: RoleSpec(agent=f"{agents}:{stage}", concurrency=concurrency)
+        if llm is None
+        else RoleSpec(llm=llm, concurrency=concurrency)
         for stage in work.STAGES
     }
     stages = {

@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["interrupt", "main"]
 
 
 def _start_profiler(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
@@ -42,10 +42,12 @@ def _start_profiler(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _stop_profiler(proc: subprocess.Popen[bytes]) -> None:
+def interrupt(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """Stop a helper process as Ctrl-C would (py-spy writes its output then), killing it
+    when it has not exited within ``timeout`` seconds."""
     proc.send_signal(signal.SIGINT)
     try:
-        proc.wait(30)
+        proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
@@ -70,7 +72,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": str(exc)}
     finally:
         if profiler is not None:
-            _stop_profiler(profiler)
+            interrupt(profiler)
     return result
 
 

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from handoffs.messages import Event
+from handoffs.messages import Config, Event
 from handoffs.store import StoreOptions
 
 from bench.agents import PIPELINE, bench_config, set_reject_percent
 from bench.timing import FixedRate, Trace, Window
 from handoffs.runtime import Runtime
 
-__all__ = ["run_fixed_rate", "run_saturated", "run_unloaded"]
+__all__ = ["measure", "run_fixed_rate", "run_saturated", "run_unloaded"]
 
 _END_EVENTS = frozenset({"run.completed", "run.failed", "run.escalated", "run.cancelled"})
 
@@ -63,9 +63,10 @@ class _Traces:
                 self._finish(trace)
 
 
-def _open(data_dir: Path, params: dict[str, Any]) -> Runtime:
+def _open(data_dir: Path, params: dict[str, Any], config: Config | None) -> Runtime:
     set_reject_percent(params.get("reject_percent", 0))
-    config = bench_config(concurrency=params["concurrency"])
+    if config is None:
+        config = bench_config(concurrency=params["concurrency"])
     options = StoreOptions(sync=params["sync"], map_size=1 << 30)
     return Runtime.open(config, data_dir, store_options=options, prefetch=params["prefetch"])
 
@@ -82,11 +83,16 @@ def _extra(runtime: Runtime, traces: _Traces, before: tuple[int, int]) -> dict[s
     }
 
 
-def _measure(
-    params: dict[str, Any], make_driver: Callable[[Callable[[int], None]], Window | FixedRate]
+def measure(
+    params: dict[str, Any],
+    make_driver: Callable[[Callable[[int], None]], Window | FixedRate],
+    config: Config | None = None,
 ) -> dict[str, Any]:
+    """Open a runtime on a fresh store (``config``: the bench pipeline's, by default), offer
+    load through the driver ``make_driver(start)`` builds, follow every run from the journal,
+    and return the driver's statistics with the store's figures under ``extra``."""
     with tempfile.TemporaryDirectory(prefix="handoffs-bench-", dir=params.get("data_root")) as d:
-        runtime = _open(Path(d) / "kb", params)
+        runtime = _open(Path(d) / "kb", params, config)
         try:
             submit = runtime.submit_async
 
@@ -111,7 +117,7 @@ def _measure(
 
 def run_saturated(params: dict[str, Any]) -> dict[str, Any]:
     """(a) and (b): keep ``window`` runs in flight for ``duration`` seconds."""
-    return _measure(
+    return measure(
         params,
         lambda start: Window(start, window=params["window"], submitters=params["submitters"]),
     )
@@ -119,7 +125,7 @@ def run_saturated(params: dict[str, Any]) -> dict[str, Any]:
 
 def run_fixed_rate(params: dict[str, Any]) -> dict[str, Any]:
     """(c): offer ``rate`` runs per second, whatever is in flight."""
-    return _measure(
+    return measure(
         params,
         lambda start: FixedRate(start, rate=params["rate"], submitters=params["submitters"]),
     )
@@ -127,4 +133,4 @@ def run_fixed_rate(params: dict[str, Any]) -> dict[str, Any]:
 
 def run_unloaded(params: dict[str, Any]) -> dict[str, Any]:
     """(c) unloaded: one run at a time, the next submitted when the last has ended."""
-    return _measure(params, lambda start: Window(start, window=1, submitters=1))
+    return measure(params, lambda start: Window(start, window=1, submitters=1))

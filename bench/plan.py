@@ -39,6 +39,18 @@ class Settings:
     groups: tuple[int, ...] = (1, 16, 64)
     peers: bool = True
     data_root: str | None = None
+    #: (g), the I/O-bound case: runs in flight, each of the 4 stages waiting
+    #: ``stage_seconds`` (ideal: in flight / (4 x stage_seconds) runs/s). Its rows keep
+    #: their own warm-up (the first runs start spread over one ideal run, 2 s, then the
+    #: loop settles) and measured seconds; ``--duration`` does not change them.
+    in_flight: tuple[int, ...] = (100, 1_000, 5_000, 10_000)
+    #: The same through model roles and the loopback model server (its latency the wait).
+    llm_in_flight: tuple[int, ...] = (1_000, 5_000)
+    stage_seconds: float = 0.5
+    io_warmup: float = 5.0
+    io_duration: float = 10.0
+    #: AutoGen core and LangGraph (async) at each of (g)'s in-flight counts.
+    io_peers: bool = True
 
     @classmethod
     def quick_settings(cls, **overrides: Any) -> Settings:
@@ -50,6 +62,11 @@ class Settings:
             "duration": 0.6,
             "unloaded_duration": 0.5,
             "groups": (16,),
+            "in_flight": (100,),
+            "llm_in_flight": (),
+            "io_warmup": 2.5,
+            "io_duration": 2.0,
+            "io_peers": False,
         }
         base.update(overrides)
         return cls(**base)
@@ -136,4 +153,43 @@ def build_plan(s: Settings) -> list[Row]:
                 "bench.langgraph_peer:run", {**timing, "window": 4, "checkpointer": "sqlite"},
                 peer="langgraph-sqlite"),
         ]  # fmt: skip
+    return rows + _io_bound_rows(s)
+
+
+def _io_bound_rows(s: Settings) -> list[Row]:
+    """(g): ours with async agents (and with model roles), then the peers, per count."""
+    wait = s.stage_seconds
+    base = {"warmup": s.io_warmup, "duration": s.io_duration, "data_root": s.data_root,
+            "stage_seconds": wait}  # fmt: skip
+    ours = {**base, "submitters": 1, "prefetch": s.prefetch, "concurrency": 1, "sync": True}
+    durable = f"{_LMDB_SYNC}; {_GROUP}"
+    rows: list[Row] = []
+    for n in s.in_flight:
+        at = {"in_flight": n, "window": n}
+        rows.append(
+            Row(f"g-{n}", "g", "handoffs",
+                f"(g) handoffs, {n:,} in flight, async agents: asyncio.sleep({wait:g}) per stage",
+                durable, "bench.io_bound:run", {**ours, **at}, saturated=False)
+        )  # fmt: skip
+        if s.peers and s.io_peers:
+            rows += [
+                Row(f"g-autogen-{n}", "g", "AutoGen core",
+                    f"(g) AutoGen core, {n:,} in flight, async handlers: asyncio.sleep({wait:g})",
+                    "none: in memory", "bench.autogen_peer:run", {**base, **at},
+                    peer="autogen", saturated=False),
+                Row(f"g-langgraph-{n}", "g", "LangGraph",
+                    f"(g) LangGraph, {n:,} in flight, async nodes: asyncio.sleep({wait:g}), "
+                    "AsyncSqliteSaver",
+                    "SQLite file, WAL, synchronous=FULL: a commit (fsync) per step, "
+                    "durability=\"sync\" (AsyncSqliteSaver, one aiosqlite connection)",
+                    "bench.langgraph_peer:run_async", {**base, **at, "checkpointer": "sqlite"},
+                    peer="langgraph-sqlite", saturated=False),
+            ]  # fmt: skip
+    rows += [
+        Row(f"g-llm-{n}", "g", "handoffs",
+            f"(g) handoffs, {n:,} in flight, model roles: loopback server, {wait:g} s latency",
+            durable, "bench.io_bound:run_llm", {**ours, "in_flight": n, "window": n},
+            saturated=False)
+        for n in s.llm_in_flight
+    ]  # fmt: skip
     return rows

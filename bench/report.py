@@ -14,6 +14,7 @@ __all__ = [
     "METRICS",
     "aggregate",
     "check_targets",
+    "io_ratios",
     "render_markdown",
     "write_chart",
     "write_json",
@@ -31,6 +32,12 @@ METRICS = (
     "group_mean",
     "cpu_us_per_run",
     "cpu_cores",
+    # (g), the I/O-bound rows:
+    "in_flight",
+    "ideal_runs_per_s",
+    "percent_of_ideal",
+    "threads_peak",
+    "rss_kib_per_in_flight",
 )
 
 
@@ -124,6 +131,86 @@ def check_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "value": hop,
         "met": None if hop is None else hop < 1.0,
     })  # fmt: skip
+    if any(r["scenario"] == "g" for r in records):
+        targets += _io_targets(records, get)
+    return targets
+
+
+def _is_ours_io(record: dict[str, Any]) -> bool:
+    return bool(record["scenario"] == "g" and record["system"] == "handoffs")
+
+
+def io_ratios(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """For each of our (g) rows: its runs/s over the best peer's at the same count of runs
+    in flight (``x_best_peer``, ``best_peer``) and over (a)'s (``x_a``), where they ran."""
+    a_record = next((r for r in records if r["id"] == "a"), None)
+    a_runs = _median(a_record, "runs_per_s") if a_record else None
+    peers: dict[float, tuple[float, str]] = {}
+    for r in records:
+        n, runs = _median(r, "in_flight"), _median(r, "runs_per_s")
+        if r["scenario"] == "g" and not _is_ours_io(r) and n and runs is not None:
+            peers[n] = max(peers.get(n, (0.0, "")), (runs, r["id"]))
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        runs, n = _median(r, "runs_per_s"), _median(r, "in_flight")
+        if not _is_ours_io(r) or runs is None or n is None:
+            continue
+        best = peers.get(n)
+        out[r["id"]] = {
+            "x_best_peer": runs / best[0] if best and best[0] else None,
+            "best_peer": best[1] if best else None,
+            "best_peer_runs_per_s": best[0] if best else None,
+            "x_a": runs / a_runs if a_runs else None,
+            "a_runs_per_s": a_runs,
+        }
+    return out
+
+
+def _io_targets(records: list[dict[str, Any]], get: Any) -> list[dict[str, Any]]:
+    """(g)'s targets: near the ideal at 1,000 in flight; at 5,000 and 10,000 well ahead of
+    the peers and near (a)'s saturated throughput; threads that do not grow with the load."""
+    targets: list[dict[str, Any]] = []
+    percent = get("g-1000", "percent_of_ideal")
+    targets.append({
+        "target": "(g) >= 90% of the ideal runs/s at 1,000 runs in flight (asyncio.sleep)",
+        "value": percent,
+        "detail": None if percent is None else
+        f"{get('g-1000', 'runs_per_s'):,.0f} of {get('g-1000', 'ideal_runs_per_s'):,.0f} runs/s",
+        "met": None if percent is None else percent >= 90,
+    })  # fmt: skip
+    ratios = io_ratios(records)
+    for n in (5_000, 10_000):
+        ratio = ratios.get(f"g-{n}", {})
+        x_peer, x_a = ratio.get("x_best_peer"), ratio.get("x_a")
+        ours = get(f"g-{n}", "runs_per_s")
+        targets.append({
+            "target": f"(g) >= 2x the best peer at {n:,} runs in flight",
+            "value": x_peer,
+            "detail": f"{ours:,.0f} / {ratio['best_peer_runs_per_s']:,.0f} "
+            f"({ratio['best_peer']})" if x_peer else "not run with its peers",
+            "met": None if x_peer is None else x_peer >= 2,
+        })  # fmt: skip
+        targets.append({
+            "target": f"(g) >= 60% of (a)'s saturated runs/s at {n:,} runs in flight",
+            "value": x_a,
+            "detail": f"{ours:,.0f} / {ratio['a_runs_per_s']:,.0f}" if x_a
+            else "not run with (a)",
+            "met": None if x_a is None else x_a >= 0.6,
+        })  # fmt: skip
+    threads = {
+        int(count): t
+        for r in records
+        if _is_ours_io(r) and not r["id"].startswith("g-llm")
+        and (count := _median(r, "in_flight")) and (t := _median(r, "threads_peak")) is not None
+    }  # fmt: skip
+    spread = max(threads.values()) - min(threads.values()) if len(threads) > 1 else None
+    targets.append({
+        "target": "(g) thread count independent of the runs in flight (within 2)",
+        "value": spread,
+        "detail": ", ".join(f"{t:.0f} at {n:,}" for n, t in sorted(threads.items()))
+        or "not run",
+        "met": None if spread is None else spread <= 2,
+    })  # fmt: skip
     return targets
 
 
@@ -193,6 +280,8 @@ def render_markdown(document: dict[str, Any]) -> str:
             f"| {_fmt(m.get('e2e_p99_ms'), 2)} | {_fmt(m.get('hop_p50_ms'), 3)} "
             f"| {_fmt(m.get('hop_p99_ms'), 3)} | {_fmt(m.get('cpu_us_per_run'), 0)} |"
         )
+    if any(r["scenario"] == "g" and "metrics" in r for r in document["rows"]):
+        lines += ["", *_io_table(document["rows"])]
     lines += ["", "Durability, row by row:", ""]
     lines += [f"- {r['label']}: {r['durability']}" for r in document["rows"]]
     lines += ["", "Targets (2 cores, sync on, group commit):", ""]
@@ -209,6 +298,36 @@ def render_markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _io_table(records: list[dict[str, Any]]) -> list[str]:
+    """(g)'s own table: each row against its ideal, what it holds, and the ratios."""
+    rows = [r for r in records if r["scenario"] == "g" and "metrics" in r]
+    wait = rows[0]["params"].get("stage_seconds", 0.5)
+    ratios = io_ratios(records)
+    lines = [
+        f"Scenario (g), I/O-bound: each of the 4 stages waits {wait:g} s, so the ideal is the "
+        f"runs in flight / {4 * wait:g} s. Peak threads: the process's OS threads; RSS: its "
+        "anonymous memory's growth under load, per run in flight; x best peer: over the "
+        "faster peer at the same count; x (a): over (a)'s saturated runs/s.",
+        "",
+        "| row | system | in flight | runs/s | ideal runs/s | % of ideal | peak threads "
+        "| RSS KiB per run in flight | CPU us/run | x best peer | x (a) |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        m = r["metrics"]
+        ratio = ratios.get(r["id"], {})
+        x_peer, x_a = ratio.get("x_best_peer"), ratio.get("x_a")
+        lines.append(
+            f"| {r['id']} | {r['system']} | {_fmt(m.get('in_flight'), 0)} "
+            f"| {_fmt(m.get('runs_per_s'), 0)} | {_fmt(m.get('ideal_runs_per_s'), 0)} "
+            f"| {_fmt(m.get('percent_of_ideal'), 1)} | {_fmt(m.get('threads_peak'), 0)} "
+            f"| {_fmt(m.get('rss_kib_per_in_flight'), 1)} | {_fmt(m.get('cpu_us_per_run'), 0)} "
+            f"| {'-' if x_peer is None else f'{x_peer:.2f}'} "
+            f"| {'-' if x_a is None else f'{x_a:.2f}'} |"
+        )
+    return lines
+
+
 def write_chart(path: Path, records: list[dict[str, Any]]) -> str | None:
     """Runs/s and p99 hop latency per system, as a PNG; returns a note when it cannot."""
     try:
@@ -218,6 +337,10 @@ def write_chart(path: Path, records: list[dict[str, Any]]) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "chart skipped: matplotlib is not installed (pip install -e '.[bench]')"
+    measured = [r for r in records if r.get("metrics", {}).get("runs_per_s")]
+    io_rows = [r for r in measured if r["scenario"] == "g"]
+    if io_rows:
+        _write_io_chart(plt, path.with_name(f"{path.stem}-io{path.suffix}"), io_rows)
     rows = [r for r in records if r.get("saturated") and r.get("metrics", {}).get("runs_per_s")]
     if not rows:
         return "chart skipped: no throughput rows"
@@ -257,3 +380,29 @@ def write_chart(path: Path, records: list[dict[str, Any]]) -> str | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return None
+
+
+def _write_io_chart(plt: Any, path: Path, rows: list[dict[str, Any]]) -> None:
+    """(g): runs/s against runs in flight, one line per system, and the ideal."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        name = r["system"] + (" (model roles)" if r["id"].startswith("g-llm") else "")
+        m = r["metrics"]
+        series.setdefault(name, []).append((m["in_flight"]["median"], m["runs_per_s"]["median"]))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    counts = sorted({n for points in series.values() for n, _ in points})
+    wait = rows[0]["params"].get("stage_seconds", 0.5)
+    ax.plot(counts, [n / (4 * wait) for n in counts], "k--", label="ideal (in flight / run time)")
+    for name, points in series.items():
+        points.sort()
+        ax.plot([n for n, _ in points], [v for _, v in points], "o-", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("runs in flight")
+    ax.set_ylabel("runs/s (median)")
+    ax.set_title(f"(g) I/O-bound: 4 stages, each waiting {wait:g} s", fontsize=10)
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

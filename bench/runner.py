@@ -61,7 +61,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None, help="fresh processes per row")
     parser.add_argument("--duration", type=float, default=None, help="measured seconds per repeat")
     parser.add_argument(
-        "--only", default=None, help="comma-separated row ids or scenario letters (a,b,c,d,e,f)"
+        "--only",
+        default=None,
+        help="comma-separated row ids or scenario letters (a,b,c,d,e,f,g; g is I/O-bound: "
+        "e.g. --only a,g-1000,g-autogen-1000 for its ratios to (a) and the best peer)",
     )
     parser.add_argument("--no-peers", action="store_true", help="skip (f)")
     parser.add_argument("--window", type=int, default=None, help="runs in flight, saturated")

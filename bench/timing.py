@@ -12,13 +12,17 @@ the stop); latencies come from the runs that started inside it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-__all__ = ["FixedRate", "Trace", "Window", "percentile", "summarize"]
+from bench.footprint import Footprint
+
+__all__ = ["AsyncWindow", "FixedRate", "Trace", "Window", "percentile", "summarize"]
 
 #: A run's timestamps (start, each output). Kept as a tuple once finished: tuples of floats
 #: leave the garbage collector's care, lists would make every full collection slower.
@@ -65,6 +69,51 @@ def summarize(
     }
 
 
+def _measured(
+    finished: Sequence[tuple[float, Trace]],
+    window: tuple[float, float],
+    cpu: float,
+    footprint: dict[str, float],
+) -> dict[str, Any]:
+    """:func:`summarize`, plus the CPU time (all threads, user + system) per run ended in the
+    window: steadier than runs/s on a shared machine; plus threads and RSS when sampled."""
+    result = summarize(finished, window)
+    result["cpu_cores"] = cpu / result["seconds"]
+    result["cpu_us_per_run"] = cpu / result["runs"] * 1e6 if result["runs"] else float("nan")
+    result.update(footprint)
+    return result
+
+
+class _Offer:
+    """What both closed loops share: the first ``window`` runs start spread over ``ramp``
+    seconds (started at once, they would move through the stages as one cohort), and with
+    ``footprint`` the process's threads and RSS are sampled while load is offered."""
+
+    def __init__(self, window: int, ramp: float, footprint: bool) -> None:
+        self.window = window
+        self.ramp = ramp
+        self.footprint = Footprint() if footprint else None
+        self.t_begin = 0.0
+
+    def begin(self) -> float:
+        """Load starts now: take the footprint's baseline; return the time."""
+        if self.footprint is not None:
+            self.footprint.start()
+        self.t_begin = time.time()
+        return self.t_begin
+
+    def delay(self, i: int) -> float:
+        """Seconds run ``i`` should still wait (ramping up), if more than a millisecond."""
+        if not self.ramp or i >= self.window:
+            return 0.0
+        delay = self.t_begin + self.ramp * i / self.window - time.time()
+        return delay if delay > 0.001 else 0.0
+
+    def end(self) -> dict[str, float]:
+        """Load stops now: the footprint's figures (none when not sampled)."""
+        return self.footprint.stop() if self.footprint is not None else {}
+
+
 class _Collected:
     """Finished traces, appended from any thread."""
 
@@ -91,10 +140,21 @@ class Window:
     runs in flight and returns their statistics.
     """
 
-    def __init__(self, start: Callable[[int], None], *, window: int, submitters: int = 1) -> None:
+    def __init__(
+        self,
+        start: Callable[[int], None],
+        *,
+        window: int,
+        submitters: int = 1,
+        ramp: float = 0.0,
+        footprint: bool = False,
+    ) -> None:
+        """``ramp``: seconds over which the first ``window`` runs start; ``footprint``:
+        sample threads and RSS (:class:`~bench.footprint.Footprint`) while load is offered."""
         self._start = start
         self._slots = threading.Semaphore(window)
         self._submitters = submitters
+        self._offer = _Offer(window, ramp, footprint)
         self._next = 0
         self._next_lock = threading.Lock()
         self._stop = threading.Event()
@@ -116,6 +176,9 @@ class Window:
             with self._next_lock:
                 i = self._next
                 self._next += 1
+            delay = self._offer.delay(i)
+            if delay:
+                self._stop.wait(delay)
             try:
                 self._start(i)
             except BaseException as exc:
@@ -130,7 +193,7 @@ class Window:
             threading.Thread(target=self._submit_loop, name=f"bench-submit-{n}", daemon=True)
             for n in range(self._submitters)
         ]
-        t_begin = time.time()
+        t_begin = self._offer.begin()
         for thread in threads:
             thread.start()
         t_warm = t_begin + warmup
@@ -139,6 +202,7 @@ class Window:
         cpu_warm = time.process_time()
         self._stop.wait(max(0.0, t_stop - time.time()))
         cpu = time.process_time() - cpu_warm
+        figures = self._offer.end()
         self._stop.set()
         for thread in threads:
             thread.join(DRAIN_TIMEOUT)
@@ -146,17 +210,78 @@ class Window:
         self._wait_all(self.started)
         if self.errors:
             raise self.errors[0]
-        result = summarize(self._collected.finished, (t_warm, t_stop))
-        # CPU (all threads, user + system) per run: steadier than runs/s on a shared machine.
-        result["cpu_cores"] = cpu / duration
-        result["cpu_us_per_run"] = cpu / result["runs"] * 1e6 if result["runs"] else float("nan")
-        return result
+        return _measured(self._collected.finished, (t_warm, t_stop), cpu, figures)
 
     def _wait_all(self, count: int) -> None:
         c = self._collected
         with c.lock:
             if not c.all_done.wait_for(lambda: c.count >= count, DRAIN_TIMEOUT):
                 raise TimeoutError(f"{count - c.count} of {count} runs did not finish")
+
+
+class AsyncWindow:
+    """A closed loop on the running event loop: keeps up to ``window`` runs in flight.
+
+    ``await start(i)`` hands run ``i`` over and returns without waiting for it to end;
+    whoever sees a run end calls :meth:`finish` with its trace, on the loop. ``ramp`` and
+    ``footprint`` as for :class:`Window`. With ``drain`` false, :meth:`run` returns at the
+    stop without waiting for the runs in flight (a system that cannot finish them in time
+    still reports what it did); the caller cancels them.
+    """
+
+    def __init__(
+        self,
+        start: Callable[[int], Awaitable[None]],
+        *,
+        window: int,
+        ramp: float = 0.0,
+        footprint: bool = False,
+        drain: bool = True,
+    ) -> None:
+        self._start = start
+        self._slots = asyncio.Semaphore(window)
+        self._offer = _Offer(window, ramp, footprint)
+        self._drain = drain
+        self._finished: list[tuple[float, Trace]] = []
+        self._all_done = asyncio.Event()
+        self._stopping = False
+        self.started = 0
+        self.ended = 0
+
+    def finish(self, trace: Trace) -> None:
+        """A run ended (on the loop)."""
+        self._finished.append((trace[-1], tuple(trace)))
+        self.ended += 1
+        self._slots.release()
+        if self._stopping and self.ended >= self.started:
+            self._all_done.set()
+
+    async def _offer_load(self) -> None:
+        while True:
+            await self._slots.acquire()
+            delay = self._offer.delay(self.started)
+            if delay:
+                await asyncio.sleep(delay)
+            await self._start(self.started)
+            self.started += 1
+
+    async def run(self, *, warmup: float, duration: float) -> dict[str, Any]:
+        """Offer load, then return :func:`summarize` of the measured window."""
+        t_warm = self._offer.begin() + warmup
+        t_stop = t_warm + duration
+        offer = asyncio.create_task(self._offer_load())
+        await asyncio.sleep(max(0.0, t_warm - time.time()))
+        cpu_warm = time.process_time()
+        await asyncio.sleep(max(0.0, t_stop - time.time()))
+        cpu = time.process_time() - cpu_warm
+        figures = self._offer.end()
+        offer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await offer  # an error in ``start`` is raised here
+        self._stopping = True
+        if self._drain and self.ended < self.started:
+            await asyncio.wait_for(self._all_done.wait(), DRAIN_TIMEOUT)
+        return _measured(self._finished, (t_warm, t_stop), cpu, figures)
 
 
 class FixedRate:

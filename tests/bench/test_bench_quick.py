@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = ("runs_per_s", "handoffs_per_s", "hop_p50_ms", "hop_p99_ms")
+IO_METRICS = ("percent_of_ideal", "threads_peak", "rss_kib_per_in_flight", "cpu_us_per_run")
 
 
 def test_quick_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
     assert document["meta"]["command"].startswith("python -m bench --quick")
     assert document["meta"]["repeats"] == 1
     ids = [row["id"] for row in document["rows"]]
-    for expected in ("a", "b", "c-unloaded", "c-25", "c-50", "c-75", "d-g16", "e"):
+    for expected in ("a", "b", "c-unloaded", "c-25", "c-50", "c-75", "d-g16", "e", "g-100"):
         assert expected in ids
     assert {"f-autogen", "f-langgraph", "f-langgraph-sqlite"} <= set(ids)
     for row in document["rows"]:
@@ -44,11 +45,18 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
             assert spread["min"] <= spread["median"] <= spread["max"]
             assert math.isfinite(spread["median"])
     assert [t["met"] in (True, False, None) for t in document["targets"]]
+    io = next(row for row in document["rows"] if row["id"] == "g-100")
+    assert io["metrics"]["in_flight"]["median"] == 100
+    assert io["metrics"]["ideal_runs_per_s"]["median"] == 50
+    for name in IO_METRICS:
+        assert math.isfinite(io["metrics"][name]["median"]), name
+    assert io["metrics"]["threads_peak"]["median"] >= 1
 
     markdown = (out / "results.md").read_text()
     assert markdown.startswith("# handoffs benchmark results")
     table = [line for line in markdown.splitlines() if line.startswith("| (")]
     assert len(table) == len(document["rows"])
+    assert any(line.startswith("| g-100 | handoffs | 100 |") for line in markdown.splitlines())
     assert (out / "command.txt").read_text().startswith("python -m bench --quick")
     if importlib.util.find_spec("matplotlib") is not None:
         assert (out / "results.png").read_bytes().startswith(b"\x89PNG")
