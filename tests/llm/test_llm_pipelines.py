@@ -3,13 +3,15 @@ the OpenAI-compatible test server on loopback (no mocks)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from handoffs.messages import Draft
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from handoffs import ConfigError, Runtime
 from handoffs.testing import LLMServer
@@ -227,3 +229,25 @@ def test_the_seed_patterns_run_with_model_roles(
         for escalation in rt.escalations():
             assert escalation.reason in ("revisions_exhausted", "retries_exhausted")
         assert rt.store.verify() == []
+
+
+def test_the_model_metrics_pass_promtool(server: LLMServer, open_article: Any) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
+    runtime = open_article()
+    server.inject(Status(status=429, retry_after=0))
+    assert runtime.wait(runtime.submit("article", {"topic": "x"}), WAIT).state == "completed"
+    text = generate_latest(runtime.registry).decode()
+    assert "handoffs_llm_requests_total{" in text
+    assert "handoffs_task_queue_seconds_bucket{" in text
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip(), result.stderr.strip()) == (0, "", "")
+    assert KEY not in text
