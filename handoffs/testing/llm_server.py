@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import random
 import re
+import signal
 import socket
 import threading
 import time
@@ -460,7 +461,7 @@ async def _send_json(send: Send, status: int, content: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m handoffs.testing.llm_server``: serve in the foreground until Ctrl-C."""
+    """``python -m handoffs.testing.llm_server``: serve until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m handoffs.testing.llm_server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -479,10 +480,14 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
     )
+    stop = threading.Event()
+    # This is the application's main: it owns the signals. A shell starts a background job
+    # with SIGINT ignored, so both are installed rather than relying on KeyboardInterrupt.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     with server:
         print(server.base_url, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        stop.wait()
 
 
 if __name__ == "__main__":
