@@ -256,10 +256,11 @@ class LLMServer:
                 plan = _error(400, exc.message, exc.param, exc.code)
         fault = self.faults.pop(body.model) if isinstance(plan, f.Plan) else None
         messages = tuple((m.role, f.text_of(m)) for m in body.messages)
+        kind = body.response_format.type if body.response_format is not None else "text"
         tag = type(fault).__struct_config__.tag if fault is not None else None
         received = ReceivedRequest(
             model=body.model,
-            response_format=plan.kind if isinstance(plan, f.Plan) else "text",
+            response_format="tools" if body.tools else kind,
             messages=messages,
             headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
             fault=tag if isinstance(tag, str) else None,
