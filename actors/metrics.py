@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["RuntimeMetrics", "Tally"]
+__all__ = ["OwnedSeries", "RuntimeMetrics", "Tally"]
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -115,6 +115,56 @@ class _LiveHistogram(Collector):
         yield family
 
 
+class OwnedSeries:
+    """One histogram series written by one thread only: plain bucket counts, no lock."""
+
+    __slots__ = ("_bounds", "counts")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        #: A count per bucket (the last one is +Inf), then the sum.
+        self.counts = [0.0] * (len(bounds) + 2)
+
+    def observe(self, value: float) -> None:
+        """Count ``value`` (from the owning thread only)."""
+        counts = self.counts
+        counts[bisect.bisect_left(self._bounds, value)] += 1
+        counts[-1] += value
+
+
+class _ShardedHistogram(Collector):
+    """A histogram labelled by role whose every series is the sum of shards, each written by
+    one thread (an agent actor): observing takes no lock (prometheus_client's takes two),
+    and a scrape adds the shards up."""
+
+    def __init__(self, name: str, doc: str, label: str, buckets: tuple[float, ...]) -> None:
+        self._name = name
+        self._doc = doc
+        self._label = label
+        self._bounds = buckets
+        self._shards: dict[str, list[OwnedSeries]] = {}
+
+    def shard(self, value: str) -> OwnedSeries:
+        """A new shard of the series ``value``, for one thread to write."""
+        series = OwnedSeries(self._bounds)
+        self._shards.setdefault(value, []).append(series)  # a restarted actor keeps counting
+        return series
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self._name, self._doc, labels=[self._label])
+        bounds = [*map(repr, self._bounds), "+Inf"]
+        for value, shards in sorted(self._shards.copy().items()):
+            total = [0.0] * (len(self._bounds) + 2)
+            for shard in list(shards):
+                for i, count in enumerate(shard.counts[:]):  # a copy: the owner may add
+                    total[i] += count
+            cumulative = list(itertools.accumulate(total[:-1]))
+            family.add_metric(
+                [value], list(zip(bounds, cumulative, strict=True)), sum_value=total[-1]
+            )
+        yield family
+
+
 class Tally:
     """What one group of decisions adds to the metrics, applied when the group commits."""
 
@@ -200,13 +250,14 @@ class RuntimeMetrics:
             ["role"],
             registry=registry,
         )
-        self.task_queue = Histogram(
+        #: Written by the agent actors, a shard each (``task_queue.shard(role)``).
+        self.task_queue = _ShardedHistogram(
             "handoffs_task_queue_seconds",
             "Time a task waited for an agent to start it (not counted against its timeout).",
-            ["role"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            "role",
+            _LATENCY_BUCKETS,
         )
+        registry.register(self.task_queue)
         self.agent_restarts = Counter(
             "handoffs_agent_restarts",
             "Agent actors restarted by the supervisor.",
