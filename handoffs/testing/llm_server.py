@@ -2,18 +2,9 @@
 
 It speaks enough of the API for the official ``openai`` SDK: ``POST /v1/chat/completions``
 (not streaming), ``GET /v1/models``, ``GET /v1/models/{id}``, with OpenAI-shaped errors
-(``{"error": {"message", "type", "param", "code"}}``). Answers are deterministic: a value
-that follows the request's schema (:func:`~handoffs.testing.sample.sample_instance`), drawn
-with a generator seeded from the server's seed and the request's messages. A schema whose
-root has a boolean ``approved`` gets ``approved = revision >= approve_from`` (the revision
-read from ``Revision: N`` in the last user message, else 0) and, when false, a ``feedback``
-item with an issue.
-
-By ``response_format``: ``json_schema`` with ``strict: true`` must pass
-:func:`~handoffs.testing.strict.strict_schema_problems` (else 400 naming the first
-problems); ``json_object`` needs "json" in the messages (else 400) and follows the last
-```` ```json ```` fenced schema in the last user message if any; ``tools`` with ``tool_choice``
-forcing one function answers a tool call; no format answers plain text. Faults
+(``{"error": {"message", "type", "param", "code"}}``). How a chat completion request is
+refused or answered (deterministic answers that follow its schema, reviews approved from a
+revision on) is written in :mod:`handoffs.testing.llm_wire`. Faults
 (:mod:`handoffs.testing.faults`) are queued with :meth:`LLMServer.inject` or ``POST /_faults``
 (``DELETE /_faults`` empties the queue).
 
@@ -27,14 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import hmac
-import random
-import re
 import signal
 import socket
 import threading
-import time
 from collections import deque
 from typing import Any
 
@@ -45,23 +32,16 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from handoffs.testing import faults as f
-from handoffs.testing.sample import sample_instance
+from handoffs.testing import llm_wire as wire
+from handoffs.testing.faults import Delay, Drop, Fault, FaultQueue, FaultRequest, Status
 
 __all__ = ["DEFAULT_MODEL", "LLMServer", "ReceivedRequest", "RequestCounts", "main"]
 
 #: What ``GET /v1/models`` lists when the server has no model list (then any name is served).
 DEFAULT_MODEL = "handoffs-test"
 _MAX_RECORDS = 10_000
-_REVISION = re.compile(r"Revision: (\d+)")
 # A response header by which a handler asks the front to close the connection unanswered.
 _DROP = b"x-handoffs-drop"
-_REASONS = {
-    401: "Incorrect API key provided.",
-    429: "Rate limit reached for requests. Please try again later.",
-    500: "The server had an error while processing your request.",
-    503: "The engine is currently overloaded, please try again later.",
-}
 
 
 class ReceivedRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,7 +93,7 @@ class LLMServer:
         self.latency = latency
         self.host = host
         self.port = port
-        self.faults = f.FaultQueue()
+        self.faults = FaultQueue()
         self._key = None if api_key is None else b"bearer " + api_key.encode()
         self._lock = threading.Lock()
         self._records: deque[ReceivedRequest] = deque(maxlen=_MAX_RECORDS)
@@ -142,7 +122,7 @@ class LLMServer:
         with self._lock:
             return self._counts
 
-    def inject(self, *faults: f.Fault, model: str | None = None) -> None:
+    def inject(self, *faults: Fault, model: str | None = None) -> None:
         """Queue ``faults`` for the next requests (to ``model`` only, if given)."""
         self.faults.push(faults, model)
 
@@ -241,21 +221,21 @@ class LLMServer:
 
     async def _chat(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         try:
-            body = f.CHAT_DECODER.decode(await request.body())
+            body = wire.CHAT_DECODER.decode(await request.body())
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return _error(400, f"Invalid request body: {exc}")
-        plan: f.Plan | Response[bytes]
+        plan: wire.Plan | Response[bytes]
         if body.stream:
             plan = _error(400, "Streaming is not supported by this test server.", "stream")
         elif self.models is not None and body.model not in self.models:
             plan = _model_not_found(body.model)
         else:
             try:
-                plan = f.plan(body)
-            except f.BadRequest as exc:
+                plan = wire.plan(body)
+            except wire.BadRequest as exc:
                 plan = _error(400, exc.message, exc.param, exc.code)
-        fault = self.faults.pop(body.model) if isinstance(plan, f.Plan) else None
-        messages = tuple((m.role, f.text_of(m)) for m in body.messages)
+        fault = self.faults.pop(body.model) if isinstance(plan, wire.Plan) else None
+        messages = tuple((m.role, wire.text_of(m)) for m in body.messages)
         kind = body.response_format.type if body.response_format is not None else "text"
         tag = type(fault).__struct_config__.tag if fault is not None else None
         received = ReceivedRequest(
@@ -267,80 +247,28 @@ class LLMServer:
         )
         with self._lock:
             self._records.append(received)
-        if not isinstance(plan, f.Plan):
+        if not isinstance(plan, wire.Plan):
             return plan
-        wait = self.latency + (fault.seconds if isinstance(fault, f.Delay) else 0.0)
+        wait = self.latency + (fault.seconds if isinstance(fault, Delay) else 0.0)
         if wait > 0:
             with contextlib.suppress(TimeoutError):  # a stopping server answers at once
                 async with asyncio.timeout(wait):
                     await self._closing.wait()
         match fault:
-            case f.Status(status=status, message=message, retry_after=retry_after):
+            case Status(status=status, message=message, retry_after=retry_after):
                 extra = {} if retry_after is None else {"retry-after": format(retry_after, "g")}
-                return _error(status, message or _REASONS.get(status, "Error."), headers=extra)
-            case f.Drop():
+                return _error(status, message or wire.REASONS.get(status, "Error."), headers=extra)
+            case Drop():
                 return Response(b"", status_code=500, headers={_DROP.decode(): "1"})
-        return _json(200, self._answer(body.model, plan, messages, fault))
-
-    def _answer(
-        self, model: str, plan: f.Plan, messages: tuple[tuple[str, str], ...], fault: Any
-    ) -> dict[str, Any]:
-        digest = hashlib.sha256(msgspec.json.encode(messages)).hexdigest()
-        rng = random.Random(f"{self.seed}/{digest}")
-        value: Any
-        if plan.schema is not None:
-            value = sample_instance(plan.schema, rng)
-            items = f.feedback_items(plan.schema)
-            last_user = next((t for role, t in reversed(messages) if role == "user"), "")
-            found = _REVISION.search(last_user)
-            revision = int(found.group(1)) if found else 0
-            approved = revision >= self.approve_from
-            item = sample_instance(items, rng) if items is not None and not approved else None
-            value = f.review(plan.schema, value, approved, item, revision)
-        elif plan.kind == "text":
-            value = f"Test answer {rng.randrange(10**6)}."
-        else:
-            value = {"answer": f"test answer {rng.randrange(10**6)}"}
-        if isinstance(fault, f.Truncated | f.NotJson | f.SchemaViolation):
-            text = f.mangle(fault, value, plan.schema)
-        else:
-            text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
-        refusal = fault.text if isinstance(fault, f.Refusal) else None
-        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": refusal}
-        if refusal is not None:
-            message["content"] = None
-        elif plan.kind == "tools":
-            call = {"name": plan.function, "arguments": text}
-            tool_call = {"id": f"call_{digest[:16]}", "type": "function", "function": call}
-            message.update(content=None, tool_calls=[tool_call])
-        reason = "tool_calls" if "tool_calls" in message else "stop"
-        reason = "length" if isinstance(fault, f.Truncated) else reason
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": reason}
-        prompt = max(
-            1, (sum(len(t) for _, t in messages) + len(msgspec.json.encode(plan.schema))) // 4
+        answer = wire.completion(
+            body.model, plan, messages, fault, seed=self.seed, approve_from=self.approve_from
         )
-        completion = max(1, len(refusal or text) // 4)
-        usage = [("prompt", prompt), ("completion", completion), ("total", prompt + completion)]
-        return {
-            "id": f"chatcmpl-{digest[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": "fp_handoffs_test",
-            "choices": [choice],
-            "usage": {f"{kind}_tokens": n for kind, n in usage},
-        }
+        return _json(200, answer)
 
 
 def _json(status: int, content: Any, headers: dict[str, str] | None = None) -> Response[bytes]:
     body = msgspec.json.encode(content)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
-
-
-def _error_body(message: str, status: int, param: str | None, code: str | None) -> Any:
-    kind = {429: "rate_limit_error"}.get(status, "server_error")
-    kind = "invalid_request_error" if status < 500 and status != 429 else kind
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def _error(
@@ -350,7 +278,7 @@ def _error(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
-    return _json(status, _error_body(message, status, param, code), headers)
+    return _json(status, wire.error_body(message, status, param, code), headers)
 
 
 def _model_not_found(model: str) -> Response[bytes]:
@@ -379,7 +307,7 @@ def _build_app(server: LLMServer) -> Litestar:
     @post("/_faults", status_code=200)
     async def add_faults(request: Request[Any, Any, Any]) -> Response[bytes]:
         try:
-            batch = msgspec.json.decode(await request.body(), type=f.FaultRequest)
+            batch = msgspec.json.decode(await request.body(), type=FaultRequest)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return _error(400, f"Invalid faults: {exc}")
         server.inject(*batch.faults, model=batch.model)
@@ -424,7 +352,7 @@ class _Front:
             if not hmac.compare_digest(given[:7].lower() + given[7:], server._key):
                 if counted:
                     server._count(401)
-                body = _error_body(_REASONS[401], 401, None, "invalid_api_key")
+                body = wire.error_body(wire.REASONS[401], 401, None, "invalid_api_key")
                 await _send_json(send, 401, body)
                 return
         dropped = False
