@@ -44,6 +44,9 @@ __all__ = ["ChatModel", "Completion", "retry_after_seconds"]
 
 log = logging.getLogger("handoffs.llm")
 
+#: Calls in flight per HTTP client (each client has its own connection pool).
+CALLS_PER_CLIENT = 64
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -69,6 +72,16 @@ class _Transient(Exception):
         self.message = message
         self.status = status
         self.wait = wait
+
+
+class _Client:
+    """One SDK client and the calls it has in flight."""
+
+    __slots__ = ("calls", "client")
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self.client = client
+        self.calls = 0
 
 
 class ChatModel:
@@ -101,22 +114,39 @@ class ChatModel:
         key = api_key or os.environ.get(spec.api_key_env) or ""
         # Kept only to scrub it from what servers say back; never logged.
         self._secret = key
-        if client is None:
-            if not key:
-                raise RequestRefused(
-                    f"role {role}: no API key: set the environment variable {spec.api_key_env}"
-                )
-            client = openai.AsyncOpenAI(
-                base_url=spec.base_url or None,
-                api_key=key,
-                timeout=spec.timeout,
-                max_retries=0,
+        if client is None and not key:
+            raise RequestRefused(
+                f"role {role}: no API key: set the environment variable {spec.api_key_env}"
             )
-        self._client = client
+        #: Clients and the calls each has in flight. One client per CALLS_PER_CLIENT calls:
+        #: a client's connection pool scans every connection per request, and keeps only
+        #: 100 alive, so one client for thousands of calls cost more CPU than the calls.
+        self._clients: list[_Client] = [] if client is None else [_Client(client)]
+        self._shared = client is not None
 
     async def aclose(self) -> None:
-        """Close the HTTP client's connections."""
-        await self._client.close()
+        """Close the HTTP clients' connections."""
+        clients, self._clients = self._clients, []
+        for entry in clients:
+            await entry.client.close()
+
+    def _acquire(self) -> _Client:
+        """The client with room for one more call (a new one if none has room)."""
+        for entry in self._clients:
+            if entry.calls < CALLS_PER_CLIENT or self._shared:
+                entry.calls += 1
+                return entry
+        entry = _Client(
+            openai.AsyncOpenAI(
+                base_url=self.spec.base_url or None,
+                api_key=self._secret,
+                timeout=self.spec.timeout,
+                max_retries=0,
+            )
+        )
+        entry.calls = 1
+        self._clients.append(entry)
+        return entry
 
     async def complete(self, messages: list[dict[str, str]], schema: StrictSchema) -> Completion:
         """Ask the model; return its answer decoded as ``schema``'s contract.
@@ -213,8 +243,9 @@ class ChatModel:
                     function["description"] = schema.description
                 tools = [{"type": "function", "function": function}]
                 choice = {"type": "function", "function": {"name": schema.name}}
+        entry = self._acquire()
         try:
-            return await self._client.chat.completions.create(
+            return await entry.client.chat.completions.create(
                 model=spec.model,
                 messages=cast("list[ChatCompletionMessageParam]", messages),
                 response_format=fmt,
@@ -246,6 +277,8 @@ class ChatModel:
             # An answer the SDK could not read at all: the endpoint misbehaved.
             message = self._scrub(f"unusable answer: {exc}")
             raise _Transient("server_error", message, None, None) from None
+        finally:
+            entry.calls -= 1
 
     def _decode(self, response: ChatCompletion, schema: StrictSchema) -> tuple[msgspec.Struct, str]:
         if not response.choices:
