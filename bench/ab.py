@@ -1,11 +1,12 @@
-"""A/B one bench row: the working tree's uncommitted change (B) against HEAD (A).
+"""A/B one bench row: the working tree's uncommitted change (B) against HEAD (A), or with
+``--base REF`` everything since REF, committed or not (B) against REF (A).
 
 Runs on one shared, noisy machine drift by 10-20% over minutes, more than most changes
 move them; alternating A and B (ABBA order) and comparing medians is what tells a change
 from the drift. A is made by reversing the diff in place between child processes (each
 child imports the tree afresh), and the diff is always put back, also on errors.
 
-Usage: python -m bench.ab [--rounds N] [--row a] [--duration S]
+Usage: python -m bench.ab [--rounds N] [--row a] [--duration S] [--base REF]
 Refuses to run when the change touches binary files (``git apply`` cannot reverse them).
 """
 
@@ -37,13 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="A and B runs each")
     parser.add_argument("--row", default="a", help="a row id (see python -m bench --only)")
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds")
+    parser.add_argument("--base", default=None, help="A is this commit (default: HEAD)")
     args = parser.parse_args(argv)
-    if any(line.startswith("-\t-\t") for line in _git("diff", "--numstat").splitlines()):
+    against = [args.base] if args.base else []
+    if any(line.startswith("-\t-\t") for line in _git("diff", "--numstat", *against).splitlines()):
         print("the change touches binary files; commit or stash them first", file=sys.stderr)
         return 2
-    diff = _git("diff")
+    diff = _git("diff", *against)
     if not diff:
-        print("no uncommitted change to compare against HEAD", file=sys.stderr)
+        print(f"no change to compare against {args.base or 'HEAD'}", file=sys.stderr)
         return 2
     row = next(r for r in build_plan(Settings(duration=args.duration)) if r.id == args.row)
     results: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
