@@ -162,9 +162,10 @@ class AgentActor(ThreadActor):
         reporter = self._reporter
         started = time.perf_counter()
         try:
-            if self._call is None:
+            call = self._call
+            if call is None:
                 raise RuntimeError(f"agent {self.name} is not started")
-            output = self._call(reporter.begin(message))
+            output = call(reporter.begin(message))
         except Exception as exc:
             reporter.failed(message, exc, started, fatal=False)
             return

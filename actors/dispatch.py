@@ -19,12 +19,13 @@ __all__ = ["Dispatcher", "Slot"]
 class Slot:
     """One agent actor and the (task_id, attempt) pairs it holds."""
 
-    __slots__ = ("handle", "index", "inflight", "name", "role", "stuck")
+    __slots__ = ("capacity", "handle", "index", "inflight", "name", "role", "stuck")
 
     def __init__(self, role: str, index: int, handle: AgentHandle, name: str) -> None:
         self.role = role
         self.index = index
         self.handle = handle
+        self.capacity = handle.capacity
         self.name = name
         self.inflight: set[tuple[str, int]] = set()
         #: A task overran its lease here and the agent has not answered since: a thread
@@ -64,7 +65,7 @@ class Dispatcher:
             return None
         best: Slot | None = None
         for slot in self._slots.get(role, {}).values():
-            if slot.stuck or len(slot.inflight) >= slot.handle.capacity:
+            if slot.stuck or len(slot.inflight) >= slot.capacity:
                 continue
             if best is None or _load(slot, avoid) < _load(best, avoid):
                 best = slot

@@ -23,7 +23,7 @@ TaskKey = tuple[str, int]
 class AgentHandle:
     """The orchestrator's side of one agent actor. Called on the orchestrator's thread."""
 
-    __slots__ = ("_send", "_withdraw", "cancels", "capacity", "ref")
+    __slots__ = ("cancels", "capacity", "ref", "send", "withdraw")
 
     def __init__(
         self,
@@ -39,17 +39,10 @@ class AgentHandle:
         self.capacity = capacity
         #: Whether a withdrawn task stops at once (asyncio cancellation), freeing its room.
         self.cancels = cancels
-        self._send = send
-        self._withdraw = withdraw
-
-    def send(self, message: Any) -> None:
-        """Hand the actor a ``Perform``.
-
-        Raises:
-            pykka.ActorDeadError: the actor is gone (its ``ActorExited`` is on the way).
-        """
-        self._send(message)
-
-    def withdraw(self, key: TaskKey) -> None:
-        """The attempt is no longer wanted: skip it if not started, cancel it if it can be."""
-        self._withdraw(key)
+        #: ``send(perform)`` hands the actor a task; raises ``pykka.ActorDeadError`` when the
+        #: actor is gone (its ``ActorExited`` is on the way). A plain attribute, not a
+        #: method: it is called once per task.
+        self.send = send
+        #: ``withdraw((task_id, attempt))``: the attempt is no longer wanted; skipped if not
+        #: started, cancelled if it can be.
+        self.withdraw = withdraw

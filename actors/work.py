@@ -60,21 +60,22 @@ def _wants_knowledge(agent: Any) -> bool:
 class TaskReporter:
     """Begins tasks (lease, queue time) and tells the orchestrator how they went."""
 
-    __slots__ = ("_context", "_orchestrator", "name")
+    __slots__ = ("_observe", "_orchestrator", "_timers", "name")
 
     def __init__(self, name: str, orchestrator: pykka.ActorRef[Any], context: AgentContext):
         self.name = name
         self._orchestrator = orchestrator
-        self._context = context
+        self._timers = context.timers
+        self._observe = context.observe_queue
 
     def begin(self, message: Perform) -> Task:
         """The agent starts ``message``'s task now: its lease starts, its wait ends."""
-        observe = self._context.observe_queue
+        observe = self._observe
         if observe is not None and message.queued_at:
             observe(max(0.0, time.monotonic() - message.queued_at))
         task = message.task
         timeout = message.timeout
-        timers = self._context.timers
+        timers = self._timers
         if timeout is None or timers is None:
             return task
         expired = LeaseExpired(task.task_id, task.attempt)
