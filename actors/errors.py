@@ -9,6 +9,10 @@ The tree::
     ├── EscalationNotFound     resolve() named an escalation that does not exist
     ├── EscalationResolved     resolve() on an escalation a person already resolved
     ├── RoleNotFound           a role name the config does not have
+    ├── RunNotFound            cancel() named a run that does not exist
+    ├── RunFinished            cancel() on a run that already ended (completed, failed, ...)
+    ├── StoreUnavailable       the store cannot take writes now (full map, disk full, I/O
+    │                          errors): nothing was done; the runtime retries by itself
     └── RuntimeClosed          the runtime is closed or closing
 """
 
@@ -20,8 +24,11 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidInput",
     "RoleNotFound",
+    "RunFinished",
+    "RunNotFound",
     "RuntimeClosed",
     "RuntimeFault",
+    "StoreUnavailable",
     "UnknownPipeline",
 ]
 
@@ -76,3 +83,33 @@ class RoleNotFound(RuntimeFault):
 
 class RuntimeClosed(RuntimeFault):
     """The runtime is closed or closing."""
+
+
+class RunNotFound(RuntimeFault):
+    """No run has this id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run {run_id!r}")
+        self.run_id = run_id
+
+
+class RunFinished(RuntimeFault):
+    """The run already ended; it cannot be cancelled."""
+
+    def __init__(self, run_id: str, state: str) -> None:
+        super().__init__(f"run {run_id} already ended ({state})")
+        self.run_id = run_id
+        self.state = state
+
+
+class StoreUnavailable(RuntimeFault):
+    """The store refuses writes (its map at ``max_map_size``, the disk full, I/O errors).
+
+    Nothing of the request was done. The runtime stops dispatching, keeps what is queued,
+    retries with backoff and resumes by itself when room appears; ``reason`` says why
+    (``"disk full"`` for ENOSPC).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the store cannot take writes: {reason}")
+        self.reason = reason

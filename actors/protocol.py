@@ -17,6 +17,7 @@ from handoffs.messages import Feedback, ResolutionAction, Task
 __all__ = [
     "ActorExited",
     "ActorStarted",
+    "Cancel",
     "CommitDone",
     "Drain",
     "HealthEvent",
@@ -91,6 +92,15 @@ class Resolve(msgspec.Struct, frozen=True, tag=True):
     escalation_id: str
     action: ResolutionAction
     feedback: str | None
+    reply: pykka.Future[Any] | None
+
+
+class Cancel(msgspec.Struct, frozen=True, tag=True):
+    """Runtime -> orchestrator: end the run ``cancelled`` now, withdrawing its tasks;
+    ``reply`` gets the cancelled ``Run`` once that is committed."""
+
+    run_id: str
+    reason: str
     reply: pykka.Future[Any] | None
 
 
@@ -180,6 +190,7 @@ OrchestratorMessage = (
     | CommitDone
     | Submit
     | Resolve
+    | Cancel
     | Redispatch
     | LeaseExpired
     | ActorStarted

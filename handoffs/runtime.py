@@ -41,7 +41,7 @@ from handoffs.actors import (
     Timers,
     UnknownPipeline,
 )
-from handoffs.actors.protocol import Drain, Resolve, Submit
+from handoffs.actors.protocol import Cancel, Drain, Resolve, Submit
 from handoffs.config import LoadedConfig, load_config
 from handoffs.messages import (
     Config,
@@ -311,6 +311,25 @@ class Runtime:
         self._orchestrator.tell(Resolve(escalation_id, action, feedback, reply))
         escalation: Escalation = reply.get(timeout=timeout)
         return escalation
+
+    def cancel(
+        self, run_id: str, reason: str = "cancelled", *, timeout: float | None = 30.0
+    ) -> Run:
+        """End a running or escalated run ``cancelled`` now. Its tasks are withdrawn (an async
+        agent's is cancelled on its loop); their late results are dropped and counted.
+
+        Returns the run as committed.
+
+        Raises:
+            RunNotFound: no such run.
+            RunFinished: the run already ended (completed, failed, cancelled).
+            StoreUnavailable: the store cannot take writes now.
+        """
+        self._require_open()
+        reply: pykka.Future[Any] = pykka.ThreadingFuture()
+        self._orchestrator.tell(Cancel(run_id, (reason or "cancelled")[:2000], reply))
+        run: Run = reply.get(timeout=timeout)
+        return run
 
     def restart_role(self, role: str) -> None:
         """Bring back a role the supervisor marked down; its escalated runs continue."""
