@@ -28,6 +28,7 @@ from handoffs.actors.pipelines import Pipelines
 from handoffs.actors.protocol import (
     ActorExited,
     ActorStarted,
+    Cancel,
     CommitDone,
     Drain,
     HealthEvent,
@@ -249,7 +250,15 @@ class Orchestrator(Results, Requests, ThreadActor):
 
     def _receive(self, message: OrchestratorMessage) -> None:
         match message:
-            case TaskDone() | TaskFailed() | Submit() | Resolve() | LeaseExpired() | RoleDown():
+            case (
+                TaskDone()
+                | TaskFailed()
+                | Submit()
+                | Resolve()
+                | Cancel()
+                | LeaseExpired()
+                | RoleDown()
+            ):
                 self._decide_one(message)
             case CommitDone(error):
                 self._on_commit_done(error)
@@ -386,6 +395,8 @@ class Orchestrator(Results, Requests, ThreadActor):
                 self._on_submit(message, batch)
             case Resolve():
                 self._on_resolve(message, batch)
+            case Cancel():
+                self._on_cancel(message, batch)
             case LeaseExpired():
                 self._on_lease_expired(message, batch)
             case RoleDown(role, reason):

@@ -1,5 +1,5 @@
 """What callers and the supervisor ask of the orchestrator: start a run, resolve an
-escalation, a role going down or coming back. A mixin of the orchestrator (see ``state``).
+escalation, cancel a run, a role going down or coming back. A mixin of the orchestrator (see ``state``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from handoffs.actors.errors import (
     EscalationNotFound,
     EscalationResolved,
     IdempotencyConflict,
+    RunFinished,
+    RunNotFound,
     UnknownPipeline,
 )
 from handoffs.actors.protocol import (
+    Cancel,
     Resolve,
     Submit,
 )
@@ -101,6 +104,33 @@ class Requests(Transitions):
         if reply is not None:
             self._after.append(lambda: reply.set(resolved))
         self._after.append(self._metrics.escalations_open.dec)
+
+    def _on_cancel(self, msg: Cancel, batch: Batch) -> None:
+        """End the run ``cancelled``: its tasks are withdrawn once that is committed (an
+        async agent's is cancelled on its loop), an open escalation of it is resolved."""
+        run = self._runs.get(msg.run_id)
+        if run is None:
+            stored = self._store.get_run(msg.run_id)
+            if stored is None:
+                raise RunNotFound(msg.run_id)
+            raise RunFinished(msg.run_id, stored.state)
+        for live in [t for t in self._live.values() if t.record.run_id == run.run_id]:
+            self._withdraw(live)
+            self._finish_task(live, batch, error=f"run cancelled: {msg.reason}")
+        if run.state == "escalated" and run.escalation_id is not None:
+            escalation = self._store.get_escalation(run.escalation_id)
+            if escalation is not None and escalation.state == "open":
+                resolution = Resolution(action="cancel", feedback=msg.reason, at=time.time())
+                batch.put_escalation(
+                    msgspec.structs.replace(escalation, state="resolved", resolution=resolution),
+                    was=escalation.state,
+                )
+                self._after.append(self._metrics.escalations_open.dec)
+        self._end_run(run, "cancelled", batch, reason=msg.reason)
+        reply = msg.reply
+        if reply is not None:
+            run_id = run.run_id
+            self._after.append(lambda: reply.set(self._store.get_run(run_id)))
 
     def _on_role_down(self, role: str, reason: str, batch: Batch) -> None:
         """Escalate every run waiting on ``role``; their work stays durably in the store."""

@@ -85,6 +85,26 @@ class Transitions(OrchestratorState):
         )
         self._after.append(lambda: self._dispatch(live))
 
+    def _withdraw(self, live: LiveTask) -> None:
+        """The task's current attempt is no longer wanted: once the decision is committed,
+        its agent skips it if not started, or has it cancelled (an event loop); its room is
+        free at once. A late result is stale (dropped and counted)."""
+        slot = live.slot
+        if slot is None:
+            return
+        live.slot = None
+        key = (live.record.task_id, live.record.attempt)
+        metrics = self._metrics
+
+        def withdraw() -> None:
+            slot.handle.withdraw(key)
+            if key in slot.inflight:
+                slot.inflight.discard(key)
+                metrics.inflight(slot.role, -1)
+                self._pump(slot.role)
+
+        self._after.append(withdraw)
+
     def _finish_task(self, live: LiveTask, batch: Batch, *, error: str | None = None) -> None:
         rec = live.record
         now = time.time()

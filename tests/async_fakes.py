@@ -16,8 +16,9 @@ from handoffs.messages import Task
 
 #: (run_id, stage) of every hung task the runtime cancelled.
 CANCELLED: list[tuple[str, str]] = []
-#: Set when an agent starts hanging.
+#: Set when an agent starts hanging, and when a hanging one is cancelled.
 HANGING = threading.Event()
+WAS_CANCELLED = threading.Event()
 
 
 def _peek(task: Task) -> str:
@@ -34,6 +35,7 @@ async def _run(task: Task, sync_agent: Any) -> Any:
             await asyncio.get_running_loop().create_future()
         except asyncio.CancelledError:
             CANCELLED.append((task.run_id, task.stage))
+            WAS_CANCELLED.set()
             raise
     seconds = float(task.input.get("sleep", 0))
     if seconds:

@@ -32,6 +32,8 @@ RECEIVED: list[Task] = []
 _calls: dict[tuple[str, str], int] = defaultdict(int)
 _lock = threading.Lock()
 HUNG = threading.Event()
+#: Set when a ``hang`` or ``late`` agent starts waiting.
+STARTED = threading.Event()
 
 
 def reset() -> None:
@@ -41,6 +43,7 @@ def reset() -> None:
         _calls.clear()
     HUNG.set()
     HUNG.clear()
+    STARTED.clear()
 
 
 def release_hung() -> None:
@@ -69,6 +72,7 @@ def _act(step: str) -> None:
     if step == "exit":
         raise SystemExit("agent killed its actor")
     if step in ("hang", "late"):
+        STARTED.set()
         HUNG.wait(timeout=60)
 
 
