@@ -1,5 +1,6 @@
 """What callers and the supervisor ask of the orchestrator: start a run, resolve an
-escalation, cancel a run, a role going down or coming back. A mixin of the orchestrator (see ``state``).
+escalation, cancel a run, a role going down or coming back. A mixin of the orchestrator
+(see ``state``).
 """
 
 from __future__ import annotations
