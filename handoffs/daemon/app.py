@@ -3,8 +3,8 @@ OpenAPI document (``handoffs.daemon.openapi``), all behind the Host and token ch
 (:class:`~handoffs.daemon.guard.Guard`).
 
 Error mapping (``{"error": {"code", "message", "field"}}``): the caller's faults are 4xx,
-named by ``code``; a 5xx means the daemon failed (and is logged with its traceback), or is
-shutting down (503).
+named by ``code``; a 5xx means the daemon failed (and is logged with its traceback), is
+shutting down (503), or has a store that cannot take writes now (507, with the reason).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 from importlib.metadata import version
 from typing import Any
 
+import msgspec
 import pykka
 from litestar import Litestar, Request, Response, Router
 from litestar.exceptions import (
@@ -29,14 +30,22 @@ from handoffs.actors import (
     EscalationNotFound,
     EscalationResolved,
     IdempotencyConflict,
+    RunFinished,
+    RunNotFound,
     RuntimeClosed,
+    StoreUnavailable,
     UnknownPipeline,
 )
 from handoffs.daemon.errors import ApiError
 from handoffs.daemon.guard import Guard
 from handoffs.daemon.logs import log_event
 from handoffs.daemon.openapi import ApiSchema, StructReferences
-from handoffs.daemon.routes import PARAMETER_NAMES, REQUEST_BODIES, build_routes
+from handoffs.daemon.routes import (
+    OPTIONAL_BODIES,
+    PARAMETER_NAMES,
+    REQUEST_BODIES,
+    build_routes,
+)
 from handoffs.daemon.wire import MAX_BODY_BYTES, ErrorBody, ErrorDetail
 from handoffs.runtime import Runtime
 from handoffs.store import InvalidKey, StoreClosed, StoreError, StoreFull
@@ -80,6 +89,10 @@ def to_api_error(exc: Exception) -> ApiError:
             return ApiError(404, "escalation_not_found", str(exc), "escalation_id")
         case EscalationResolved():
             return ApiError(409, "escalation_resolved", str(exc), "escalation_id")
+        case RunNotFound():
+            return ApiError(404, "run_not_found", f"no run {exc.run_id}", "run_id")
+        case RunFinished():
+            return ApiError(409, "run_finished", str(exc), "run_id", state=exc.state)
         case InvalidKey():
             return ApiError(400, "invalid_parameter", str(exc))
         case RuntimeClosed() | StoreClosed():
@@ -88,6 +101,8 @@ def to_api_error(exc: Exception) -> ApiError:
             return ApiError(503, "busy", "the runtime did not answer in time; retry")
         case StoreFull():
             return ApiError(507, "store_full", str(exc))
+        case StoreUnavailable():
+            return ApiError(507, "store_unavailable", str(exc))
         case StoreError():
             return ApiError(500, "store_error", str(exc))
         case _:
@@ -107,7 +122,14 @@ def _on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Error
         )
     headers = getattr(exc, "headers", None)
     return Response(
-        ErrorBody(error=ErrorDetail(code=error.code, message=error.message, field=error.field)),
+        ErrorBody(
+            error=ErrorDetail(
+                code=error.code,
+                message=error.message,
+                field=error.field,
+                state=msgspec.UNSET if error.state is None else error.state,
+            )
+        ),
         status_code=error.status,
         headers=headers if isinstance(headers, dict) else None,
     )
@@ -134,7 +156,7 @@ def build_app(
             # Its own router, so Litestar's catch-all for unknown schema paths stays under
             # /openapi.json/ and cannot answer for unknown API paths.
             openapi_router=Router("/openapi.json", route_handlers=[], include_in_schema=False),
-            render_plugins=[ApiSchema(structs, REQUEST_BODIES)],
+            render_plugins=[ApiSchema(structs, REQUEST_BODIES, OPTIONAL_BODIES)],
         ),
         logging_config=None,
         debug=False,

@@ -23,6 +23,7 @@ import msgspec
 from handoffs.daemon.errors import ClientError
 from handoffs.daemon.wire import (
     ArtifactList,
+    CancelRequest,
     ErrorBody,
     EscalationList,
     EventList,
@@ -131,6 +132,12 @@ class Client:
     def run(self, run_id: str, *, payload: bool = False) -> RunDetail:
         """One run with its handoffs in order (their payloads too with ``payload``)."""
         return self._get(f"/v1/runs/{run_id}", RunDetail, payload=int(payload))
+
+    def cancel(self, run_id: str, reason: str | None = None) -> RunDetail:
+        """End a running or escalated run ``cancelled`` (with ``reason``); return it."""
+        body = CancelRequest(reason=reason) if reason is not None else None
+        response = self._request("POST", f"/v1/runs/{run_id}/cancel", body=body)
+        return _decode(response, RunDetail)
 
     def runs(
         self,

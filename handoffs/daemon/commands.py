@@ -1,5 +1,5 @@
 """The daemon's command line: ``handoffs serve`` and the client commands that talk to it
-(``submit``, ``runs``, ``show``, ``escalations``, ``resolve``, ``tail``).
+(``submit``, ``runs``, ``show``, ``cancel``, ``escalations``, ``resolve``, ``tail``).
 
 Client commands print tables for people and, with ``--json``, the API's JSON for scripts.
 They find the daemon at ``--url`` (or ``$HANDOFFS_URL``) and read the token from
@@ -299,6 +299,30 @@ def show(
 
 
 @click.command()
+@click.argument("run_id")
+@click.option("--reason", default=None, metavar="TEXT", help="Why (default: cancelled).")
+@client_options
+def cancel(
+    run_id: str,
+    reason: str | None,
+    url: str,
+    token_file: Path | None,
+    as_json: bool,
+    timeout: float,
+) -> None:
+    """Cancel RUN_ID, running or escalated: its tasks are withdrawn. Prints the run as show does."""
+    from handoffs.daemon.render import timeline
+
+    with _reported(), _client(url, token_file, timeout) as client:
+        detail = client.cancel(run_id, reason)
+        escalation = client.escalation(detail.escalation_id) if detail.escalation_id else None
+    if as_json:
+        _echo_json(detail)
+    else:
+        click.echo(timeline(detail, escalation))
+
+
+@click.command()
 @click.option(
     "--state", type=click.Choice(["open", "resolved", "all"]), default="open", show_default=True
 )
@@ -398,6 +422,7 @@ DAEMON_COMMANDS: tuple[click.Command, ...] = (
     submit,
     runs,
     show,
+    cancel,
     escalations,
     resolve,
     tail,

@@ -24,14 +24,24 @@ class ApiError(DaemonError):
         status: the HTTP status code.
         code: a stable, machine-readable error code (``invalid_json``, ``run_not_found``...).
         field: the offending field: a JSON path for body fields, else the parameter name.
+        state: the run's state, for ``run_finished`` (a cancel of a run that already ended).
     """
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        state: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.state = state
 
 
 class ServeError(DaemonError):

@@ -57,10 +57,11 @@ def complete_schema(
     document: dict[str, Any],
     structs: set[type[msgspec.Struct]],
     request_bodies: dict[tuple[str, str], type[msgspec.Struct]],
+    optional_bodies: frozenset[tuple[str, str]] = frozenset(),
 ) -> dict[str, Any]:
     """Fill Litestar's OpenAPI ``document``: the components of ``structs`` and of the request
-    and error bodies, the request body of each route in ``request_bodies``, and the error
-    responses of every operation."""
+    and error bodies, the request body of each route in ``request_bodies`` (required unless
+    the route is in ``optional_bodies``), and the error responses of every operation."""
     wanted: set[type[msgspec.Struct]] = {*structs, *request_bodies.values(), ErrorBody}
     types = sorted(wanted, key=_marker)
     refs, components = msgspec.json.schema_components(types, ref_template=_REF_PREFIX + "{name}")
@@ -83,7 +84,7 @@ def complete_schema(
             body = request_bodies.get((path, method))
             if body is not None:
                 operation["requestBody"] = {
-                    "required": True,
+                    "required": (path, method) not in optional_bodies,
                     "content": {"application/json": {"schema": {"$ref": ref_of[body]}}},
                 }
             responses = operation["responses"]
@@ -113,11 +114,13 @@ class ApiSchema(JsonRenderPlugin):
         self,
         structs: StructReferences,
         request_bodies: dict[tuple[str, str], type[msgspec.Struct]],
+        optional_bodies: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         # Mounted under a router at /openapi.json (see build_app): "/" is /openapi.json.
         super().__init__(path="/")
         self._structs = structs
         self._request_bodies = request_bodies
+        self._optional_bodies = optional_bodies
         self._rendered: bytes | None = None
         self._lock = threading.Lock()
 
@@ -125,6 +128,11 @@ class ApiSchema(JsonRenderPlugin):
         """The document as JSON."""
         with self._lock:
             if self._rendered is None:
-                document = complete_schema(openapi_schema, self._structs.seen, self._request_bodies)
+                document = complete_schema(
+                    openapi_schema,
+                    self._structs.seen,
+                    self._request_bodies,
+                    self._optional_bodies,
+                )
                 self._rendered = self.render_json(request, document)
             return self._rendered

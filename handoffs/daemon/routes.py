@@ -24,6 +24,7 @@ from handoffs.daemon.decode import check_input, decode_body
 from handoffs.daemon.errors import ApiError
 from handoffs.daemon.wire import (
     ArtifactList,
+    CancelRequest,
     EscalationList,
     EventList,
     HandoffView,
@@ -40,13 +41,16 @@ from handoffs.daemon.wire import (
 from handoffs.messages import ID_PATTERN, NAME_PATTERN, Escalation, RunState
 from handoffs.runtime import Runtime
 
-__all__ = ["PARAMETER_NAMES", "REQUEST_BODIES", "build_routes"]
+__all__ = ["OPTIONAL_BODIES", "PARAMETER_NAMES", "REQUEST_BODIES", "build_routes"]
 
 #: The request body type of each route that takes one, for the OpenAPI document.
 REQUEST_BODIES: Final[dict[tuple[str, str], type[msgspec.Struct]]] = {
     ("/v1/runs", "post"): SubmitRequest,
+    ("/v1/runs/{run_id}/cancel", "post"): CancelRequest,
     ("/v1/escalations/{escalation_id}/resolve", "post"): ResolveRequest,
 }
+#: The routes of ``REQUEST_BODIES`` that may be sent without a body.
+OPTIONAL_BODIES: Final = frozenset({("/v1/runs/{run_id}/cancel", "post")})
 #: Python parameter names that differ from what the client sent (for error ``field``s).
 PARAMETER_NAMES: Final = {
     "run_state": "state",
@@ -75,6 +79,7 @@ PayloadQuery = Annotated[
 
 _submit_decoder = msgspec.json.Decoder(SubmitRequest)
 _resolve_decoder = msgspec.json.Decoder(ResolveRequest)
+_cancel_decoder = msgspec.json.Decoder(CancelRequest)
 
 
 def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteHandler]:
@@ -125,6 +130,23 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
         if run is None:
             raise ApiError(404, "run_not_found", f"no run {run_id}", "run_id")
         records = [handoff_view(h, payload=payload) for h in runtime.handoffs(run_id)]
+        return run_detail(run, records)
+
+    @post(
+        "/v1/runs/{run_id:str}/cancel",
+        sync_to_thread=True,
+        operation_id="cancelRun",
+        summary="Cancel a running or escalated run",
+        description="The body is optional. 200 with the cancelled run; 404 for an unknown "
+        "run; 409 when it already ended (the error's state says how); 507 when the store "
+        "cannot take writes now (nothing was done; retry later).",
+        tags=["runs"],
+        status_code=200,
+    )
+    def cancel_run(run_id: IdParam, body: bytes) -> RunDetail:
+        request = decode_body(body, _cancel_decoder) if body.strip() else CancelRequest()
+        run = runtime.cancel(run_id, request.reason or "cancelled")
+        records = [handoff_view(h, payload=False) for h in runtime.handoffs(run_id)]
         return run_detail(run, records)
 
     @get(
@@ -298,6 +320,7 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
         list_runs,
         submit_run,
         get_run,
+        cancel_run,
         list_escalations,
         get_escalation,
         resolve_escalation,

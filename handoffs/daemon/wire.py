@@ -29,7 +29,9 @@ from handoffs.messages import (
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_INPUT_DEPTH",
+    "MAX_REASON_CHARS",
     "ArtifactList",
+    "CancelRequest",
     "ErrorBody",
     "ErrorDetail",
     "EscalationList",
@@ -51,9 +53,12 @@ __all__ = [
 MAX_BODY_BYTES = 1 << 20
 #: How deeply a run's input may nest (objects and arrays); deeper input gets 400.
 MAX_INPUT_DEPTH = 32
+#: The longest reason a cancel request may give (the runtime keeps no more).
+MAX_REASON_CHARS = 2_000
 
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
 RunInput = Annotated[dict[str, Any], msgspec.Meta(max_length=10_000)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON_CHARS)]
 
 
 # ----------------------------------------------------------------- requests
@@ -73,17 +78,26 @@ class ResolveRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     feedback: Text | None = None
 
 
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /v1/runs/{id}/cancel``: end a running or escalated run, saying why. The body is
+    optional; without one (or without ``reason``) the run's reason is ``cancelled``."""
+
+    reason: Reason | None = None
+
+
 # ----------------------------------------------------------------- responses
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
     """What went wrong: a stable ``code``, a message for people, and the offending field
     (a JSON path such as ``$.input`` for body fields, the name of a query parameter, path
-    parameter or header otherwise)."""
+    parameter or header otherwise). ``state`` is the run's state, only for ``run_finished``
+    (a cancel of a run that already ended)."""
 
     code: str
     message: str
     field: str | None = None
+    state: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
