@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import pykka
 from handoffs.actors.dispatch import Dispatcher, Slot
+from handoffs.actors.errors import StoreUnavailable
 from handoffs.actors.inbox import ThreadActor
 from handoffs.actors.metrics import RuntimeMetrics, Tally
 from handoffs.actors.pipelines import Pipelines
@@ -45,6 +46,7 @@ from handoffs.actors.protocol import (
 )
 from handoffs.actors.requests import Requests
 from handoffs.actors.results import Results
+from handoffs.actors.stall import STRIKES, Stall, refusal
 from handoffs.actors.state import _ALL, LiveTask, render_instruction
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
@@ -80,26 +82,40 @@ class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     roles_down: list[str]
     processed: int
     stale: int
+    #: Why the store refuses writes (dispatching stopped), or ``None``.
+    degraded: str | None = None
+
+
+#: One decision of a group: its message, its batch, and its effects (a slice of ``after``).
+_Span = tuple[Any, Batch, int, int]
 
 
 class _Group:
     """What waits for a group of decisions to be committed."""
 
-    __slots__ = ("after", "keys", "replies", "settles", "tally")
+    __slots__ = ("after", "batches", "keys", "replies", "settles", "spans", "tally")
 
     def __init__(
         self,
+        batches: list[Batch],
         after: list[Callable[[], None]],
         replies: list[pykka.Future[Any]],
         keys: list[str],
         tally: Tally,
         settles: bool,
+        spans: list[_Span],
     ) -> None:
+        self.batches = batches
         self.after = after
         self.replies = replies
         self.keys = keys
         self.tally = tally
         self.settles = settles
+        self.spans = spans
+
+
+class _RetryStore(msgspec.Struct, frozen=True):
+    """Timer -> orchestrator: try the store again (it refused writes)."""
 
 
 class _Committer:
@@ -183,6 +199,8 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._after: list[Callable[[], None]] = []
         self._open_replies: list[pykka.Future[Any]] = []
         self._open_keys: list[str] = []
+        self._open_spans: list[_Span] = []
+        self._stall = Stall()
         self._tally = Tally()
         self._settles = False
         self._staged_keys: dict[str, tuple[str, str]] = {}
@@ -203,18 +221,23 @@ class Orchestrator(Results, Requests, ThreadActor):
         """Stop the committer after the group it holds. Runs in the orchestrator's thread."""
         self._committer.stop()
 
-    def _recover(self) -> None:
+    def _recover(self, *, soft: bool = False) -> None:
         """Rebuild memory from the store: active runs, and every ready or running task, which
-        is dispatched again (at the same attempt: the process that held it is gone)."""
+        is dispatched again (at the same attempt: the process that held it is gone).
+
+        ``soft``: this process still runs its agents (a decision or a commit went wrong): a
+        task an agent holds stays with it, and is not dispatched a second time."""
+        held = {key: s for s in self._slots_by_name.values() for key in s.inflight} if soft else {}
         self._runs = {}
         for state in ("running", "escalated"):
             for run in self._store.runs(state=state, limit=_ALL).items:
                 self._runs[run.run_id] = run
         self._live = {}
         self._payloads = {}
-        for slot in self._slots_by_name.values():
-            self._metrics.inflight(slot.role, -len(slot.inflight))
-            slot.inflight.clear()
+        if not soft:
+            for slot in self._slots_by_name.values():
+                self._metrics.inflight(slot.role, -len(slot.inflight))
+                slot.inflight.clear()
         for role in list(self._dispatcher.roles()):
             self._dispatcher.waiting(role).clear()
         counts = self._store.count_runs()
@@ -226,18 +249,24 @@ class Orchestrator(Results, Requests, ThreadActor):
             if record.run_id not in self._runs:
                 continue
             live = self._live[record.task_id] = LiveTask(record)
+            holder = held.get((record.task_id, record.attempt))
+            if holder is not None:
+                live.slot = holder  # its agent has it: its result is awaited, not a retry
+                continue
             delay = 0.0 if record.not_before is None else record.not_before - now
             self._dispatch_later(live, delay)
 
     # ----------------------------------------------------------------- mailbox
 
-    def on_receive(self, message: OrchestratorMessage) -> Any:
+    def on_receive(self, message: OrchestratorMessage | _RetryStore) -> Any:
         """Handle one message: a result or request is decided at once, into the open group.
 
         Nothing may stop this actor: an unexpected error is logged and memory is rebuilt from
         the store, which is the truth.
         """
         try:
+            if self._stall.holding and self._held_back(message):
+                return None
             self._receive(message)
             self._maybe_commit()
         except Exception:
@@ -245,10 +274,28 @@ class Orchestrator(Results, Requests, ThreadActor):
                 "orchestrator: %s failed; reloading from the store", type(message).__name__
             )
             self._fail_open(RuntimeError("the orchestrator reloaded its state"))
-            self._recover()
+            self._recover(soft=True)
         return None
 
-    def _receive(self, message: OrchestratorMessage) -> None:
+    def _held_back(self, message: OrchestratorMessage | _RetryStore) -> bool:
+        """While the store refuses writes: callers are answered at once, events that need a
+        decision are held for later; ``True`` when ``message`` is dealt with so."""
+        match message:
+            case Submit() | Resolve() | Cancel():
+                reply = message.reply
+                if reply is not None:
+                    error = StoreUnavailable(self._stall.reason or "")
+                    reply.set_exception(exc_info=(type(error), error, None))
+                return True
+            case TaskDone() | TaskFailed() | LeaseExpired() | RoleDown() | RoleUp():
+                self._stall.held.append(message)
+                return True
+            case Drain(reply):
+                reply.set(None)  # nothing can be stored: the store keeps what it has
+                return True
+        return False
+
+    def _receive(self, message: OrchestratorMessage | _RetryStore) -> None:
         match message:
             case (
                 TaskDone()
@@ -281,6 +328,8 @@ class Orchestrator(Results, Requests, ThreadActor):
             case Drain(reply):
                 self._drain = reply
                 self._check_drained()
+            case _RetryStore():
+                self._retry_store()
             case _:
                 log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
 
@@ -295,6 +344,7 @@ class Orchestrator(Results, Requests, ThreadActor):
             self._fail_decision(message, exc, self._open)
             return
         self._open.append(batch)
+        self._open_spans.append((message, batch, mark, len(self._after)))
         reply = getattr(message, "reply", None)
         if reply is not None:
             self._open_replies.append(reply)
@@ -302,17 +352,20 @@ class Orchestrator(Results, Requests, ThreadActor):
 
     def _flush(self) -> None:
         """Hand the open group to the committer now, if it is free (it commits one at a time)."""
-        if self._committing is not None or not (self._open or self._after):
+        if self._committing is not None or self._stall.holding or not (self._open or self._after):
             return
         batches = [b for b in self._open if len(b)]
         group = _Group(
+            batches,
             self._after,
             self._open_replies,
             self._open_keys,
             self._tally,
             self._settles,
+            self._open_spans,
         )
         self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._open_spans = []
         self._tally, self._settles = Tally(), False
         self._committing = group
         if len(batches) <= INLINE_GROUP:
@@ -336,12 +389,20 @@ class Orchestrator(Results, Requests, ThreadActor):
         if group is None:
             return
         if error is not None:
+            reason = refusal(error)
+            if reason is not None:
+                self._stall_on(group, reason)
+                return
             log.critical("orchestrator: commit failed, reloading from the store: %s", error)
             for reply in group.replies:
                 reply.set_exception(exc_info=(type(error), error, error.__traceback__))
             self._fail_open(error)
-            self._recover()
+            self._recover(soft=True)
             return
+        self._complete(group)
+
+    def _complete(self, group: _Group) -> None:
+        """``group`` is committed: release its effects."""
         for key in group.keys:
             self._staged_keys.pop(key, None)
         for action in group.after:  # dispatches first: they are on the hop's critical path
@@ -354,17 +415,126 @@ class Orchestrator(Results, Requests, ThreadActor):
             self._waiters.notify()
         self._check_drained()
 
+    # ----------------------------------------------------------------- a store refusing writes
+
+    def _stall_on(self, group: _Group, reason: str) -> None:
+        """``group`` did not commit because the store refuses writes: void it and the open
+        group (callers get ``StoreUnavailable``), hold their events to decide them again,
+        reload memory (agents keep what they hold), and stop dispatching."""
+        error = StoreUnavailable(reason)
+        spans = [*group.spans, *self._open_spans]
+        for reply in group.replies:
+            reply.set_exception(exc_info=(type(error), error, None))
+        self._fail_open(error)
+        events = [span[0] for span in spans if getattr(span[0], "reply", None) is None]
+        self._stall.begin(reason, events)
+        self._reload_holding(events)
+        if self._drain is not None:  # closing: nothing more can be stored
+            self._drain.set(None)
+            self._drain = None
+            return
+        self._retry_later(self._stall.backoff())
+
+    def _reload_holding(self, events: list[Any]) -> None:
+        """Reload memory from the store; the agents whose results are among ``events``
+        still count as holding those tasks, so the results are awaited, not the tasks
+        dispatched again."""
+        for event in events:
+            if isinstance(event, TaskDone | TaskFailed):
+                slot = self._slots_by_name.get(event.actor)
+                key = (event.task_id, event.attempt)
+                if slot is not None and key not in slot.inflight:
+                    slot.inflight.add(key)
+                    self._metrics.inflight(slot.role, 1)
+        self._recover(soft=True)
+
+    def _retry_later(self, delay: float) -> None:
+        ref = self.actor_ref
+        self._timers.call_later(delay, lambda: ref.tell(_RetryStore()))
+
+    def _retry_store(self) -> None:
+        """Decide the held events again, each in its own commit (with none held, write a
+        probe). All in: the stall ends and dispatching resumes. An event that failed in
+        ``STRIKES`` rounds in which others went in is isolated (its run fails); when none
+        goes in, try again later."""
+        stall = self._stall
+        if stall.reason is None or self._drain is not None:
+            return
+        held, stall.held = list(stall.held), type(stall.held)()
+        stall.retrying = True
+        went_in = 0
+        failed: list[tuple[Any, BaseException]] = []
+        if not held:
+            probe = Batch(check=False)
+            probe.event("store.writable", detail=f"after: {stall.reason}"[:20_000])
+            error = _commit(self._store, [probe])
+            went_in = error is None
+            if error is not None:
+                failed.append((None, error))
+        for event in held:
+            self._receive(event)
+            error = self._commit_open_inline()
+            if error is None:
+                went_in += 1
+            else:
+                failed.append((event, error))
+                self._reload_holding([event])
+        stall.retrying = False
+        if not failed:
+            stall.end()
+            for role in list(self._dispatcher.roles()):
+                self._pump(role)
+            return
+        events = [event for event, _ in failed if event is not None]
+        if went_in:
+            for event, error in failed:
+                strikes = stall.strikes.get(id(event), 0) + 1
+                stall.strikes[id(event)] = strikes
+                if event is not None and strikes >= STRIKES:
+                    events.remove(event)
+                    log.error("orchestrator: a decision cannot be stored, isolated: %s", error)
+                    self._fail_decision(event, error, self._open)
+                    self._commit_open_inline()
+        stall.reason = refusal(failed[-1][1]) or stall.reason
+        stall.held.extendleft(reversed(events))
+        self._retry_later(stall.delay if went_in else stall.backoff())
+
+    def _commit_open_inline(self) -> BaseException | None:
+        """Commit the open group here and now; release its effects, or void it."""
+        batches = [b for b in self._open if len(b)]
+        group = _Group(
+            batches,
+            self._after,
+            self._open_replies,
+            self._open_keys,
+            self._tally,
+            self._settles,
+            self._open_spans,
+        )
+        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._open_spans = []
+        self._tally, self._settles = Tally(), False
+        error = _commit(self._store, batches)
+        if error is None:
+            self._complete(group)
+            return None
+        for reply in group.replies:
+            reply.set_exception(exc_info=(type(error), error, None))
+        self._staged_keys = {}
+        return error
+
     def _fail_open(self, error: BaseException) -> None:
         """Decisions not committed are void: their callers get ``error``. (Their replies are
         unset: a decision's reply is only set by its effects, after its commit.)"""
         for reply in self._open_replies:
             reply.set_exception(exc_info=(type(error), error, error.__traceback__))
         self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._open_spans = []
         self._tally, self._settles = Tally(), False
         self._staged_keys = {}
 
     def _fail_decision(
-        self, message: OrchestratorMessage, exc: Exception, out: list[Batch]
+        self, message: OrchestratorMessage, exc: BaseException, out: list[Batch]
     ) -> None:
         """A decision raised: a caller's error goes back to the caller; anything else (a bug,
         corrupt stored data) fails the task's run with the reason."""
@@ -422,6 +592,9 @@ class Orchestrator(Results, Requests, ThreadActor):
             or live.record.task_id not in self._live
         ):
             return
+        if self._stall.reason is not None:  # no agent works while nothing can be stored
+            self._dispatcher.enqueue(live.record.role, live.record.task_id)
+            return
         if live.queued_at == 0.0:
             live.queued_at = time.monotonic()
         role = live.record.role
@@ -432,7 +605,7 @@ class Orchestrator(Results, Requests, ThreadActor):
             self._send(live, slot)
 
     def _pump(self, role: str) -> None:
-        if self._drain is not None:
+        if self._drain is not None or self._stall.reason is not None:
             return
         queue = self._dispatcher.waiting(role)
         while queue:
@@ -541,4 +714,5 @@ class Orchestrator(Results, Requests, ThreadActor):
             roles_down=sorted(self._dispatcher.down),
             processed=self.processed,
             stale=self.stale,
+            degraded=self._stall.reason,
         )

@@ -3,13 +3,15 @@
 The tree::
 
     LLMError
-    ├── SchemaUnsupported  a contract cannot be expressed as a strict JSON schema (names the field)
-    ├── OutputRejected     (also an OutputInvalid) the model's answer is malformed JSON or breaks the contract (names the
-    │                      field): the task goes back to its stage with validator feedback
+    ├── SchemaUnsupported  a contract cannot be a strict JSON schema (names the field)
+    ├── OutputRejected     (an OutputInvalid) the model's answer is malformed JSON or breaks
+    │                      the contract (names the field): the task goes back to its stage
+    │                      with validator feedback
     ├── ModelRefusal       the model refused; the refusal text is the reason (a task failure)
-    ├── RequestFailed      429 / 5xx / connection errors persisted past the retries (a task failure)
-    └── RequestRefused     (also Unrecoverable) the endpoint refused the request for good (400, 401, 403, 404, 422):
-                           not retried, the run escalates at once with the server's message
+    ├── RequestFailed      429 / 5xx / connection errors outlasted the retries (a task failure)
+    └── RequestRefused     (an Unrecoverable) the endpoint refused the request for good (400,
+                           401, 403, 404, 422): not retried, the run escalates at once with
+                           the server's message
 
 None of them ever carries the API key.
 """

@@ -9,7 +9,7 @@ from typing import Any
 import fakes
 import pytest
 from handoffs.messages import Config, PipelineSpec, RoleSpec, StageSpec
-from handoffs.store import Store, StoreFull, StoreOptions
+from handoffs.store import Store
 from runtime_support import OpenRuntime, make_config
 
 from handoffs import Runtime
@@ -212,19 +212,3 @@ def _stage_of(runtime: Runtime, run_id: str) -> str:
     run = runtime.get_run(run_id)
     assert run is not None and run.stage is not None
     return run.stage
-
-
-def test_a_full_store_fails_the_commit_not_the_runtime(open_runtime: OpenRuntime) -> None:
-    small = StoreOptions(map_size=1 << 20, max_map_size=1 << 20)
-    runtime = open_runtime(store_options=small)
-    accepted: list[str] = []
-    with pytest.raises(StoreFull):
-        for n in range(100):
-            run_id = runtime.submit("support", {"question": f"q{n}", "blob": "x" * 100_000})
-            accepted.append(run_id)
-    assert 0 < len(accepted) < 100
-    assert runtime.statistics().orchestrator.active_runs >= 0  # the orchestrator is alive
-    runtime.close(timeout=5)
-    roomy = open_runtime(store_options=StoreOptions(map_size=1 << 20, max_map_size=64 << 20))
-    assert {roomy.wait(r, WAIT).state for r in accepted} == {"completed"}
-    assert roomy.store.verify() == []

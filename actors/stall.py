@@ -1,0 +1,102 @@
+"""When the store refuses writes: the orchestrator stalls instead of looping.
+
+A commit that fails because the store cannot take writes (its map at ``max_map_size``, the
+disk full, an I/O error) voids what it held, as any failed commit does, but nothing is lost
+and nothing runs twice: a caller's request (submit, resolve, cancel) is answered with
+``StoreUnavailable`` (nothing of it was done), and every event that needed a decision (an
+agent's result, a lease expiry, a role going down) is held, to be decided again. Memory is
+reloaded from the store, but a task an agent still holds stays with it. While stalled,
+nothing is dispatched: no agent is called while nothing it does could be stored. Callers
+are answered at once with ``StoreUnavailable``.
+
+With backoff, the orchestrator tries again: it decides the held events one at a time, each
+in its own commit (or, with none held, writes a small probe). When all go in, the stall ends
+and dispatching resumes. An event whose decision keeps failing while others go in holds a
+decision that cannot be stored (too large, say): it is isolated, and its run fails with the
+reason.
+
+Owned by the orchestrator and used only on its thread.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections import deque
+from typing import Any
+
+from handoffs.store import StoreError, StoreFull, StoreIOError
+
+__all__ = ["FIRST_RETRY_DELAY", "MAX_RETRY_DELAY", "STRIKES", "Stall", "refusal"]
+
+log = logging.getLogger("handoffs.orchestrator")
+
+#: Backoff of the retries while the store refuses writes.
+FIRST_RETRY_DELAY = 0.05
+MAX_RETRY_DELAY = 5.0
+#: Rounds an event's decision may fail while others go in before it is isolated.
+STRIKES = 2
+
+
+def refusal(error: BaseException) -> str | None:
+    """Why the store refused a commit, in words (``"disk full"`` for ENOSPC), or ``None``
+    when ``error`` is not the store refusing writes (a bug: handled otherwise)."""
+    if isinstance(error, StoreFull):
+        return str(error)
+    if isinstance(error, StoreIOError):
+        cause = error.__cause__
+        if getattr(cause, "errno", None) == errno.ENOSPC or "No space left" in str(error):
+            return f"disk full: {error}"
+        return str(error)
+    if isinstance(error, StoreError):
+        return None
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"disk full: {error}"
+    return None
+
+
+class Stall:
+    """The orchestrator's state while the store refuses writes."""
+
+    def __init__(self) -> None:
+        #: Why, while stalled; ``None`` when the store takes writes.
+        self.reason: str | None = None
+        #: True while the held events are being decided again (one commit each).
+        self.retrying = False
+        #: Events to decide once the store takes writes, oldest first.
+        self.held: deque[Any] = deque()
+        #: Rounds in which an event's decision failed while others went in, by event.
+        self.strikes: dict[int, int] = {}
+        self.delay = FIRST_RETRY_DELAY
+        self.failures = 0
+
+    @property
+    def holding(self) -> bool:
+        """Whether events are held and callers turned away (stalled, not retrying)."""
+        return self.reason is not None and not self.retrying
+
+    def begin(self, reason: str, events: list[Any]) -> None:
+        """A commit failed for ``reason``: hold ``events`` (before what is held already)."""
+        if self.reason is None:
+            log.error("orchestrator: the store refuses writes, dispatching stops: %s", reason)
+            self.delay = FIRST_RETRY_DELAY
+        self.reason = reason
+        self.failures += 1
+        self.held.extendleft(reversed(events))
+
+    def backoff(self) -> float:
+        """The delay before the next retry (doubling, capped)."""
+        delay = self.delay
+        self.delay = min(self.delay * 2, MAX_RETRY_DELAY)
+        return delay
+
+    def end(self) -> None:
+        """The store takes writes again."""
+        log.warning(
+            "orchestrator: the store takes writes again after %d failed commits", self.failures
+        )
+        self.reason = None
+        self.retrying = False
+        self.strikes.clear()
+        self.failures = 0
+        self.delay = FIRST_RETRY_DELAY
