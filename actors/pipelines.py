@@ -4,7 +4,8 @@ Checks (each problem names the key): every stage's role exists, every contract i
 every ``next`` / ``on_reject`` names a stage of the same pipeline, a review (``Verdict``)
 stage has ``on_reject``, every stage is reachable from ``start``, ``next`` edges form no
 cycle (so every loop passes through an ``on_reject`` edge, bounded by ``max_revisions``), and
-every instruction is a valid format string.
+every instruction is a format string whose replacement fields are plain names (``{topic}``):
+an index, attribute, format spec or conversion could fail on the run's input at run time.
 """
 
 from __future__ import annotations
@@ -60,13 +61,39 @@ def config_problems(config: Config, registry: ContractRegistry) -> list[str]:
                 problems.append(f"{sat}.on_reject: a review stage (output Verdict) needs one")
             if stage.on_reject is not None and contract is not Verdict:
                 problems.append(f"{sat}.on_reject: only a review stage (output Verdict) rejects")
-            try:
-                list(string.Formatter().parse(stage.instruction))
-            except ValueError as exc:
-                problems.append(f"{sat}.instruction: not a valid format string ({exc})")
+            problems.extend(_instruction_problems(f"{sat}.instruction", stage.instruction))
         problems.extend(_graph_problems(pname, pipeline))
         if pipeline.trigger is not None:
             problems.extend(_trigger_problems(at, pipeline.trigger, registry))
+    return problems
+
+
+def _instruction_problems(at: str, template: str) -> list[str]:
+    """Replacement fields other than a plain ``{name}``: the instruction is filled from the
+    run input, whatever its values, so anything that could raise there is refused here."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return [f"{at}: not a valid format string ({exc})"]
+    problems: list[str] = []
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue  # literal text only
+        if field.isidentifier() and not spec and conversion is None:
+            continue
+        written = (
+            "{"
+            + field
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
+            + "}"
+        )
+        problem = (
+            f"{at}: replacement field {written} is not allowed: "
+            "{name} only; the run input's value is inserted as text"
+        )
+        if problem not in problems:
+            problems.append(problem)
     return problems
 
 

@@ -4,7 +4,10 @@ health (restarts, revisions, escalations, failures, stale results) with their me
 OTP's vocabulary: a child spec per role, restart ``permanent`` (always), ``transient`` (only
 after an abnormal exit) or ``temporary`` (never), strategy ``one_for_one``; at most
 ``max_restarts`` restarts in ``period`` seconds, then the role is marked down and the
-orchestrator escalates the runs waiting on it. Children start in order, stop in reverse.
+orchestrator escalates the runs waiting on it. A role left with no live actor and none to be
+restarted (its last ``temporary`` actor exited, its last ``transient`` one exited normally) is
+down the same way, whatever its policy: nothing would ever run its tasks. Children start in
+order, stop in reverse, all within one shutdown deadline.
 
 Runs in the supervisor's own thread; restart delays run on the shared timer thread.
 """
@@ -47,6 +50,8 @@ log = logging.getLogger("handoffs.supervisor")
 
 #: How many runs' revision counts the supervisor remembers (the most revised win).
 _TRACKED_RUNS = 10_000
+#: How long past a stop deadline a caller waits for the supervisor's own answer.
+_ANSWER_ALLOWANCE = 1.0
 
 
 class ChildSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,7 +109,7 @@ class _RestartRole(msgspec.Struct, frozen=True):
 
 
 class _StopChildren(msgspec.Struct, frozen=True):
-    timeout: float
+    deadline: float
 
 
 class _Statistics(msgspec.Struct, frozen=True):
@@ -119,6 +124,7 @@ class _Role:
         "failures",
         "generation",
         "last_exit",
+        "pending",
         "restarts",
         "spec",
     )
@@ -127,6 +133,8 @@ class _Role:
         self.spec = spec
         self.children: dict[int, tuple[pykka.ActorRef[Any], str]] = {}
         self.exits: deque[float] = deque()
+        #: Indexes whose restart is scheduled (on the timer thread), not started yet.
+        self.pending: set[int] = set()
         self.generation = 0
         self.restarts = 0
         self.failures = 0
@@ -171,9 +179,15 @@ class Supervisor(ThreadActor):
         ref.ask(_StartChildren(orchestrator))
 
     @staticmethod
-    def stop_children(ref: pykka.ActorRef[Any], timeout: float) -> None:
-        """Stop every actor, roles in reverse order, waiting up to ``timeout`` for each role."""
-        ref.ask(_StopChildren(timeout))
+    def stop_children(ref: pykka.ActorRef[Any], deadline: float) -> None:
+        """Stop every actor, roles in reverse order, waiting for them until ``deadline`` (a
+        ``time.monotonic()`` instant) in all: a hung agent's actor is left behind.
+
+        Raises:
+            pykka.Timeout: the supervisor itself did not answer shortly after ``deadline``.
+        """
+        remaining = max(0.0, deadline - time.monotonic())
+        ref.ask(_StopChildren(deadline), timeout=remaining + _ANSWER_ALLOWANCE)
 
     @staticmethod
     def restart_role(ref: pykka.ActorRef[Any], role: str, timeout: float | None = 30.0) -> None:
@@ -211,8 +225,8 @@ class Supervisor(ThreadActor):
                         self._start(state, index)
             case _RestartRole(role, reply):
                 self._bring_back(role, reply)
-            case _StopChildren(timeout):
-                self._stop_all(timeout)
+            case _StopChildren(deadline):
+                self._stop_all(deadline)
             case _Statistics(top):
                 return self._statistics(top)
             case _:
@@ -247,26 +261,27 @@ class Supervisor(ThreadActor):
             return
         del state.children[msg.index]
         state.last_exit = f"{msg.actor}: {msg.reason}"
+        if state.down_reason is not None:
+            return
         policy = state.spec.restart
         if policy == "temporary" or (policy == "transient" and not msg.abnormal):
-            return
-        if state.down_reason is not None:
+            if not state.children and not state.pending:
+                # Nothing would ever run the role's tasks again: down, not a silent stall.
+                why = "temporary" if policy == "temporary" else "transient, normal exit"
+                self._mark_down(
+                    state,
+                    f"no live actors: the last exited ({why}: not restarted): {state.last_exit}",
+                )
             return
         now = time.monotonic()
         while state.exits and now - state.exits[0] > state.spec.period:
             state.exits.popleft()
         if len(state.exits) >= state.spec.max_restarts:
-            reason = (
+            self._mark_down(
+                state,
                 f"{len(state.exits) + 1} exits within {state.spec.period:g}s exceed "
-                f"max_restarts={state.spec.max_restarts}; last: {msg.reason}"
+                f"max_restarts={state.spec.max_restarts}; last: {msg.reason}",
             )
-            state.down_reason = reason
-            log.error("supervisor: role %s is down: %s", msg.role, reason)
-            for ref, _ in state.children.values():
-                ref.stop(block=False)
-            state.children.clear()
-            if self._orchestrator is not None:
-                self._orchestrator.tell(RoleDown(msg.role, reason))
             return
         state.exits.append(now)
         # Exponential in the restarts within the period, capped: a crash loop slows down
@@ -274,11 +289,25 @@ class Supervisor(ThreadActor):
         delay = min(state.spec.backoff * 2 ** min(len(state.exits) - 1, 16), 1.0)
         delay += self._random.uniform(0, state.spec.backoff)  # jitter: no restart stampede
         restart = _Restart(msg.role, msg.index)
+        state.pending.add(msg.index)
         me = self.actor_ref
         self._timers.call_later(delay, lambda: me.tell(restart))
 
+    def _mark_down(self, state: _Role, reason: str) -> None:
+        """Stop the role's remaining actors and tell the orchestrator, which escalates the
+        runs waiting on it (``role_down``) until a person restarts it."""
+        role = state.spec.role
+        state.down_reason = reason
+        log.error("supervisor: role %s is down: %s", role, reason)
+        for ref, _ in state.children.values():
+            ref.stop(block=False)
+        state.children.clear()
+        if self._orchestrator is not None:
+            self._orchestrator.tell(RoleDown(role, reason))
+
     def _restart(self, role: str, index: int) -> None:
         state = self._roles[role]
+        state.pending.discard(index)
         if self._stopping or state.down_reason is not None or index in state.children:
             return
         state.restarts += 1
@@ -298,17 +327,26 @@ class Supervisor(ThreadActor):
         if self._orchestrator is not None:
             self._orchestrator.tell(RoleUp(role, reply))
 
-    def _stop_all(self, timeout: float) -> None:
+    def _stop_all(self, deadline: float) -> None:
+        """Stop every role's actors in reverse start order, waiting for them until
+        ``deadline`` in all (not per role): past it, the rest are told to stop and left."""
         self._stopping = True
         for role in reversed(self._order):
             state = self._roles[role]
             futures = [ref.stop(block=False) for ref, _ in reversed(state.children.values())]
-            deadline = time.monotonic() + timeout
+            stuck = 0
             for future in futures:
                 try:
                     future.get(timeout=max(0.0, deadline - time.monotonic()))
                 except pykka.Timeout:
-                    log.warning("supervisor: an actor of %s did not stop (hung agent?)", role)
+                    stuck += 1
+            if stuck:
+                log.warning(
+                    "supervisor: %d actor(s) of %s not stopped by the shutdown deadline "
+                    "(hung agent?)",
+                    stuck,
+                    role,
+                )
             state.children.clear()
 
     def _on_health(self, event: HealthEvent) -> None:

@@ -415,9 +415,19 @@ class Runtime:
             raise RuntimeClosed("the runtime is closed")
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop dispatching, wait up to ``timeout`` for tasks in flight, stop the actors (in
-        reverse start order) and close the store. Unfinished tasks stay in the store and are
-        dispatched again by the next ``Runtime.open``. Idempotent."""
+        """Stop dispatching, wait for tasks in flight, stop the actors (in reverse start
+        order) and close the store, all within ``timeout`` seconds, however many agents hang:
+        one deadline, of which stopping the agents keeps the last half (at most a second) and
+        the drain gets the rest. A hung agent's thread is left behind. The runtime's own
+        actors then get a short fixed allowance to stop before the store closes. Unfinished
+        tasks stay in the store and are dispatched again by the next ``Runtime.open``.
+        Idempotent."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        # A drain that times out must leave the agents time to stop: an async one cancels
+        # what it still runs and tears down; a hung sync one is not waited past the deadline.
+        drain_until = deadline - min(timeout / 2, 1.0)
         with self._close_lock:
             if self._closed:
                 return
@@ -425,15 +435,18 @@ class Runtime:
         drained: pykka.Future[Any] = pykka.ThreadingFuture()
         try:
             self._orchestrator.tell(Drain(drained))
-            drained.get(timeout=timeout)
+            drained.get(timeout=max(0.0, drain_until - time.monotonic()))
         except pykka.Timeout:
-            log.warning("close: tasks still in flight after %.1fs; they stay queued", timeout)
+            log.warning("close: tasks still in flight at the deadline; they stay queued")
         except pykka.ActorDeadError:
             pass
-        with contextlib.suppress(pykka.ActorDeadError):
-            Supervisor.stop_children(self._supervisor, timeout)
+        with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+            Supervisor.stop_children(self._supervisor, deadline)
+        # The orchestrator and the supervisor are ours, not agent code: they stop at once
+        # unless a commit is in flight, and must be gone before the store closes.
+        allowance = max(deadline, time.monotonic()) + 2.0  # seconds, whatever timeout says
         for ref in (self._orchestrator, self._supervisor):
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-                ref.stop(timeout=timeout)
+                ref.stop(timeout=max(0.0, allowance - time.monotonic()))
         self._timers.stop()
         self.store.close()
