@@ -42,13 +42,18 @@ class ValidOutput(msgspec.Struct, frozen=True):
 
 
 def validate_output(
-    output: object, contract: type[msgspec.Struct], name: str, quality: QualityMarkers | None
+    output: object,
+    contract: type[msgspec.Struct],
+    name: str,
+    quality: QualityMarkers | None,
+    max_bytes: int = 1 << 20,
 ) -> ValidOutput | Feedback:
     """Check ``output`` against its contract; return it validated, or validator feedback.
 
     Struct constructors do not validate, so the output is encoded and decoded with the
     contract's typed decoder: that runs every ``Meta`` constraint, and the encoded bytes are
-    the ones stored.
+    the ones stored. More than ``max_bytes`` encoded is invalid too: one output must not
+    fill the store.
     """
     if type(output) is not contract:
         return Feedback(
@@ -60,6 +65,17 @@ def validate_output(
         )
     try:
         payload = encode_msgpack(output)
+        if len(payload) > max_bytes:
+            return Feedback(
+                source="validator",
+                aspect="size",
+                issue=(
+                    f"{name} is {len(payload)} bytes encoded; this stage takes at most "
+                    f"{max_bytes} (max_output_bytes)"
+                ),
+                suggestion="make the output shorter",
+                severity="blocker",
+            )
         value = msgpack_decoder(contract).decode(payload)
         markers = (
             QualityMarkers()

@@ -427,7 +427,7 @@ class Orchestrator(Results, Requests, ThreadActor):
             reply.set_exception(exc_info=(type(error), error, None))
         self._fail_open(error)
         events = [span[0] for span in spans if getattr(span[0], "reply", None) is None]
-        self._stall.begin(reason, events)
+        self._stall.begin(reason, events, sum(b.nbytes() for b in group.batches))
         self._reload_holding(events)
         if self._drain is not None:  # closing: nothing more can be stored
             self._drain.set(None)
@@ -460,17 +460,18 @@ class Orchestrator(Results, Requests, ThreadActor):
         stall = self._stall
         if stall.reason is None or self._drain is not None:
             return
+        try:
+            short = self._store.room_for(stall.need)
+        except StoreError as exc:
+            short = str(exc)
+        if short is not None:
+            stall.reason = short
+            self._retry_later(stall.backoff())
+            return
         held, stall.held = list(stall.held), type(stall.held)()
         stall.retrying = True
         went_in = 0
         failed: list[tuple[Any, BaseException]] = []
-        if not held:
-            probe = Batch(check=False)
-            probe.event("store.writable", detail=f"after: {stall.reason}"[:20_000])
-            error = _commit(self._store, [probe])
-            went_in = error is None
-            if error is not None:
-                failed.append((None, error))
         for event in held:
             self._receive(event)
             error = self._commit_open_inline()
@@ -485,12 +486,12 @@ class Orchestrator(Results, Requests, ThreadActor):
             for role in list(self._dispatcher.roles()):
                 self._pump(role)
             return
-        events = [event for event, _ in failed if event is not None]
+        events = [event for event, _ in failed]
         if went_in:
             for event, error in failed:
                 strikes = stall.strikes.get(id(event), 0) + 1
                 stall.strikes[id(event)] = strikes
-                if event is not None and strikes >= STRIKES:
+                if strikes >= STRIKES:
                     events.remove(event)
                     log.error("orchestrator: a decision cannot be stored, isolated: %s", error)
                     self._fail_decision(event, error, self._open)
@@ -620,8 +621,9 @@ class Orchestrator(Results, Requests, ThreadActor):
         rec = live.record
         task = self._build_task(rec)
         stage = self._pipelines.stage(rec.pipeline, rec.stage)
+        spec = stage.spec
         perform = Perform(
-            task, stage.contract, stage.spec.output, stage.spec.timeout, live.queued_at
+            task, stage.contract, spec.output, spec.timeout, live.queued_at, spec.max_output_bytes
         )
         try:
             slot.handle.send(perform)
@@ -692,6 +694,8 @@ class Orchestrator(Results, Requests, ThreadActor):
             return
         if self._open or self._after:
             self._flush()  # what was decided must reach the store before close
+            if self._drain is not drain:
+                return  # committed inline, and that commit's own check set the drain
         if self._committing is None and not self._open:
             self._drain = None
             drain.set(None)

@@ -48,6 +48,7 @@ class Perform(msgspec.Struct, frozen=True, tag=True):
     contract_name: str
     timeout: float | None = None
     queued_at: float = 0.0
+    max_bytes: int = 1 << 20
 
 
 class TaskDone(msgspec.Struct, frozen=True, tag=True):

@@ -9,8 +9,9 @@ reloaded from the store, but a task an agent still holds stays with it. While st
 nothing is dispatched: no agent is called while nothing it does could be stored. Callers
 are answered at once with ``StoreUnavailable``.
 
-With backoff, the orchestrator tries again: it decides the held events one at a time, each
-in its own commit (or, with none held, writes a small probe). When all go in, the stall ends
+With backoff, the orchestrator tries again once the store has room for what was refused
+(``Store.room_for``, which writes nothing): it decides the held events one at a time, each
+in its own commit. When all go in, the stall ends
 and dispatching resumes. An event whose decision keeps failing while others go in holds a
 decision that cannot be stored (too large, say): it is isolated, and its run fails with the
 reason.
@@ -69,17 +70,22 @@ class Stall:
         self.strikes: dict[int, int] = {}
         self.delay = FIRST_RETRY_DELAY
         self.failures = 0
+        #: About how many bytes the refused commit wrote: the room a retry waits for.
+        self.need = 0
 
     @property
     def holding(self) -> bool:
         """Whether events are held and callers turned away (stalled, not retrying)."""
         return self.reason is not None and not self.retrying
 
-    def begin(self, reason: str, events: list[Any]) -> None:
-        """A commit failed for ``reason``: hold ``events`` (before what is held already)."""
+    def begin(self, reason: str, events: list[Any], need: int) -> None:
+        """A commit of about ``need`` bytes failed for ``reason``: hold ``events`` (before
+        what is held already)."""
         if self.reason is None:
             log.error("orchestrator: the store refuses writes, dispatching stops: %s", reason)
             self.delay = FIRST_RETRY_DELAY
+            self.need = 0
+        self.need = max(self.need, need)
         self.reason = reason
         self.failures += 1
         self.held.extendleft(reversed(events))
@@ -97,6 +103,7 @@ class Stall:
         )
         self.reason = None
         self.retrying = False
+        self.need = 0
         self.strikes.clear()
         self.failures = 0
         self.delay = FIRST_RETRY_DELAY

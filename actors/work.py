@@ -90,7 +90,9 @@ class TaskReporter:
         tags: list[str] = []
         if isinstance(output, Result):
             quality, tags, output = output.quality, list(output.tags), output.output
-        checked = validate_output(output, message.contract, message.contract_name, quality)
+        checked = validate_output(
+            output, message.contract, message.contract_name, quality, message.max_bytes
+        )
         task = message.task
         self.tell(TaskDone(task.task_id, task.attempt, self.name, checked, tags, seconds))
 

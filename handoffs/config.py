@@ -67,7 +67,7 @@ class LoadedConfig:
         self.pipelines = Pipelines(config, registry)
         self.asynchronous = {r for r, spec in config.roles.items() if spec.llm is not None}
         self.asynchronous |= asynchronous or set()
-        problems = _concurrency_problems(config, self.asynchronous)
+        problems = _concurrency_problems(config, self.asynchronous) + _size_problems(config)
         if problems:
             raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
@@ -205,6 +205,18 @@ def _role_problems(config: Config, registry: ContractRegistry) -> list[str]:
     return problems
 
 
+def _size_problems(config: Config) -> list[str]:
+    """An output must fit the store many times over: at most a quarter of the map's cap."""
+    cap = config.store.max_map_size
+    return [
+        f"max_output_bytes {stage.max_output_bytes} is over a quarter of the store's "
+        f"max_map_size ({cap}) at `$.pipelines.{pname}.stages.{sname}.max_output_bytes`"
+        for pname, pipeline in config.pipelines.items()
+        for sname, stage in pipeline.stages.items()
+        if stage.max_output_bytes > cap // 4
+    ]
+
+
 def _concurrency_problems(config: Config, asynchronous: set[str]) -> list[str]:
     return [
         f"role {role!r}: a sync agent runs one thread per unit of concurrency, at most "
@@ -256,5 +268,5 @@ def check_config(source: str | Path) -> list[str]:
             continue
         if is_async:
             asynchronous.add(role)
-    problems += _concurrency_problems(config, asynchronous)
+    problems += _concurrency_problems(config, asynchronous) + _size_problems(config)
     return problems + config_problems(config, registry)

@@ -393,7 +393,8 @@ class Runtime:
         )
 
     def health(self) -> tuple[bool, list[str]]:
-        """``(ok, reasons)``: not ok when a role is down or the runtime is closed."""
+        """``(ok, reasons)``: not ok when a role is down, the store refuses writes (nothing is
+        dispatched then), or the runtime is closed."""
         if self._closed:
             return False, ["runtime is closed"]
         reasons = [
@@ -401,6 +402,9 @@ class Runtime:
             for role in Supervisor.statistics_of(self._supervisor).roles
             if not role.up
         ]
+        degraded = self._orchestrator.proxy().statistics().get(timeout=30).degraded
+        if degraded is not None:
+            reasons.append(f"the store refuses writes, nothing is dispatched: {degraded}")
         return not reasons, reasons
 
     # ----------------------------------------------------------------- shutdown

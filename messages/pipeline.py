@@ -52,6 +52,9 @@ class StageSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     gates: GateSpec = GateSpec()
     tags: list[Name] = []
+    #: The largest output (encoded) the stage accepts; a larger one goes back to the
+    #: stage with validator feedback, like any invalid output.
+    max_output_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1 << 20
 
 
 class TriggerSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -169,6 +169,15 @@ class Batch:
                 raise InvalidKey(f"invalid event {type!r}: {exc}") from None
         self.events.append(draft)
 
+    def nbytes(self) -> int:
+        """About how many bytes the batch writes (its encoded records; events estimated)."""
+        encoded = sum(
+            len(data)
+            for records in (self.artifacts, self.runs, self.tasks, self.escalations)
+            for _, data, _ in records
+        )
+        return encoded + 256 * len(self.events) + 64 * len(self.idempotency)
+
     def __len__(self) -> int:
         return (
             len(self.artifacts)

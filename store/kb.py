@@ -348,6 +348,37 @@ class Store:
 
         return unsubscribe
 
+    def room_for(self, nbytes: int) -> str | None:
+        """Whether a commit writing about ``nbytes`` would fit now; why not, if it would not.
+
+        Writes nothing: the map is tried with a transaction that is aborted (growing the map
+        as a commit would, up to ``max_map_size``), the disk by its free space (twice
+        ``nbytes``: LMDB writes new pages before it frees old ones).
+        """
+        try:
+            fs = os.statvfs(self.path)
+            free = fs.f_bavail * fs.f_frsize
+            if free < 2 * nbytes + (1 << 16):
+                return f"disk full: {free} bytes free in {self.path}, {2 * nbytes} needed"
+        except OSError:
+            pass
+        with self._write_lock:
+            env = self._require_env()
+            while True:
+                try:
+                    with env.begin(write=True) as txn:
+                        txn.put(b"room-probe", bytes(nbytes), db=self._dbs["meta"])
+                        raise _Abort
+                except _Abort:
+                    return None
+                except lmdb.MapFullError:
+                    try:
+                        self._grow(env)
+                    except StoreFull as exc:
+                        return str(exc)
+                except lmdb.Error as exc:
+                    return f"{type(exc).__name__}: {exc}"
+
     def _grow(self, env: lmdb.Environment) -> None:
         size = env.info()["map_size"]
         cap = self.options.max_map_size
@@ -839,6 +870,10 @@ def _artifact_entries(handoff: Handoff | _IndexedOnly, aid: bytes) -> list[tuple
     if handoff.tags:
         entries += [("ix_tag_artifacts", tag.encode() + SEP + aid) for tag in handoff.tags]
     return entries
+
+
+class _Abort(Exception):
+    """Leaves a write transaction without committing it."""
 
 
 def _join(*parts: str) -> bytes:
