@@ -118,17 +118,17 @@ class _LiveHistogram(Collector):
 class OwnedSeries:
     """One histogram series written by one thread only: plain bucket counts, no lock."""
 
-    __slots__ = ("_bounds", "counts")
+    __slots__ = ("bounds", "counts")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
-        self._bounds = bounds
+        self.bounds = bounds
         #: A count per bucket (the last one is +Inf), then the sum.
         self.counts = [0.0] * (len(bounds) + 2)
 
     def observe(self, value: float) -> None:
         """Count ``value`` (from the owning thread only)."""
         counts = self.counts
-        counts[bisect.bisect_left(self._bounds, value)] += 1
+        counts[bisect.bisect_left(self.bounds, value)] += 1
         counts[-1] += value
 
 

@@ -241,7 +241,7 @@ class Supervisor(ThreadActor):
         context = AgentContext(
             timers=self._timers,
             knowledge=self._knowledge,
-            observe_queue=self._metrics.task_queue.shard(spec.role).observe,
+            queue_times=self._metrics.task_queue.shard(spec.role),
         )
         args = (spec.role, index, spec.factory, orchestrator, self.actor_ref, state.generation)
         if spec.run_async:

@@ -6,6 +6,7 @@ Runs on the agent's side (its thread, or its event loop's thread), never the orc
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import msgspec
 import pykka
 from handoffs.actors.checks import validate_output
 from handoffs.actors.knowledge import Knowledge
+from handoffs.actors.metrics import OwnedSeries
 from handoffs.actors.protocol import LeaseExpired, Perform, TaskDone, TaskFailed
 from handoffs.actors.signals import OutputInvalid, Unrecoverable
 from handoffs.actors.timers import Timers
@@ -22,17 +24,20 @@ from handoffs.messages import Feedback, Result, Task
 
 __all__ = ["AgentCall", "AgentContext", "TaskReporter", "make_call"]
 
+_monotonic = time.monotonic
+_bisect_left = bisect.bisect_left
+
 #: The agent bound to what it is called with: ``call(task) -> output`` (or an awaitable).
 AgentCall = Callable[[Task], Any]
 
 
 class AgentContext(msgspec.Struct, frozen=True):
     """What the runtime lends an agent actor: the timers (leases), the read-only knowledge
-    base, and the queue-time histogram of its role (``observe(seconds)``)."""
+    base, and its own shard of its role's queue-time histogram."""
 
     timers: Timers | None = None
     knowledge: Knowledge | None = None
-    observe_queue: Callable[[float], None] | None = None
+    queue_times: OwnedSeries | None = None
 
 
 def make_call(agent: Any, knowledge: Knowledge | None) -> AgentCall:
@@ -60,19 +65,25 @@ def _wants_knowledge(agent: Any) -> bool:
 class TaskReporter:
     """Begins tasks (lease, queue time) and tells the orchestrator how they went."""
 
-    __slots__ = ("_observe", "_orchestrator", "_timers", "name")
+    __slots__ = ("_bounds", "_counts", "_orchestrator", "_timers", "name")
 
     def __init__(self, name: str, orchestrator: pykka.ActorRef[Any], context: AgentContext):
         self.name = name
         self._orchestrator = orchestrator
         self._timers = context.timers
-        self._observe = context.observe_queue
+        series = context.queue_times
+        self._counts = None if series is None else series.counts
+        self._bounds = () if series is None else series.bounds
 
     def begin(self, message: Perform) -> Task:
         """The agent starts ``message``'s task now: its lease starts, its wait ends."""
-        observe = self._observe
-        if observe is not None and message.queued_at:
-            observe(max(0.0, time.monotonic() - message.queued_at))
+        counts = self._counts
+        queued_at = message.queued_at
+        if counts is not None and queued_at:
+            # OwnedSeries.observe, inlined: this runs once per task on every agent.
+            wait = _monotonic() - queued_at
+            counts[_bisect_left(self._bounds, wait)] += 1
+            counts[-1] += wait
         task = message.task
         timeout = message.timeout
         timers = self._timers
