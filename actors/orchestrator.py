@@ -36,6 +36,7 @@ from handoffs.actors.protocol import (
     LeaseExpired,
     OrchestratorMessage,
     Perform,
+    QueueExpired,
     Redispatch,
     Resolve,
     RoleDown,
@@ -287,7 +288,9 @@ class Orchestrator(Results, Requests, ThreadActor):
                     error = StoreUnavailable(self._stall.reason or "")
                     reply.set_exception(exc_info=(type(error), error, None))
                 return True
-            case TaskDone() | TaskFailed() | LeaseExpired() | RoleDown() | RoleUp():
+            case (
+                TaskDone() | TaskFailed() | LeaseExpired() | QueueExpired() | RoleDown() | RoleUp()
+            ):
                 self._stall.held.append(message)
                 return True
             case Drain(reply):
@@ -304,6 +307,7 @@ class Orchestrator(Results, Requests, ThreadActor):
                 | Resolve()
                 | Cancel()
                 | LeaseExpired()
+                | QueueExpired()
                 | RoleDown()
             ):
                 self._decide_one(message)
@@ -570,6 +574,8 @@ class Orchestrator(Results, Requests, ThreadActor):
                 self._on_cancel(message, batch)
             case LeaseExpired():
                 self._on_lease_expired(message, batch)
+            case QueueExpired():
+                self._on_queue_expired(message, batch)
             case RoleDown(role, reason):
                 self._on_role_down(role, reason, batch)
             case _:
@@ -598,6 +604,11 @@ class Orchestrator(Results, Requests, ThreadActor):
             return
         if live.queued_at == 0.0:
             live.queued_at = time.monotonic()
+            limit = self._pipelines.stage(live.record.pipeline, live.record.stage).spec
+            if limit.queue_timeout is not None:
+                expired = QueueExpired(live.record.task_id, live.record.attempt)
+                ref = self.actor_ref
+                self._timers.call_later(limit.queue_timeout, lambda: ref.tell(expired))
         role = live.record.role
         slot = self._dispatcher.pick(role, avoid=live.avoid)
         if slot is None:

@@ -24,6 +24,7 @@ __all__ = [
     "LeaseExpired",
     "OrchestratorMessage",
     "Perform",
+    "QueueExpired",
     "Redispatch",
     "Resolve",
     "RoleDown",
@@ -119,6 +120,14 @@ class LeaseExpired(msgspec.Struct, frozen=True, tag=True):
     attempt: int
 
 
+class QueueExpired(msgspec.Struct, frozen=True, tag=True):
+    """Timer -> orchestrator: ``attempt`` of the task waited its stage's ``queue_timeout``
+    for a free agent (it matters only if it is still waiting)."""
+
+    task_id: str
+    attempt: int
+
+
 class ActorStarted(msgspec.Struct, frozen=True, tag=True):
     """Supervisor -> orchestrator: a (re)started agent actor can take tasks through
     ``handle`` (up to ``handle.capacity`` at once)."""
@@ -194,6 +203,7 @@ OrchestratorMessage = (
     | Cancel
     | Redispatch
     | LeaseExpired
+    | QueueExpired
     | ActorStarted
     | ActorExited
     | RoleDown

@@ -17,6 +17,7 @@ from handoffs.actors.dispatch import Slot
 from handoffs.actors.pipelines import Stage
 from handoffs.actors.protocol import (
     LeaseExpired,
+    QueueExpired,
     TaskDone,
     TaskFailed,
 )
@@ -264,6 +265,32 @@ class Results(Transitions):
         run = _bump(run, revisions=stage)
         self._health("revision", pipeline=run.pipeline, stage=stage, run_id=run.run_id)
         self._new_task(run, stage, batch, feedback=feedback)
+
+    def _on_queue_expired(self, msg: QueueExpired, batch: Batch) -> None:
+        """A task still waiting for a free agent after its stage's ``queue_timeout``: its run
+        escalates (``queue_timeout``) rather than wait on, unseen."""
+        live = self._live.get(msg.task_id)
+        if live is None or live.record.attempt != msg.attempt or live.slot is not None:
+            return  # it moved on, or an agent has it (then its lease, if any, applies)
+        rec = live.record
+        run = self._runs.get(rec.run_id)
+        stage = self._pipelines.stage(rec.pipeline, rec.stage)
+        waited = f"{rec.stage} waited {stage.spec.queue_timeout:g}s for a free agent of role "
+        error = f"{waited}{rec.role} (queue_timeout); it never started"
+        self._finish_task(live, batch, error=error)
+        if run is None:
+            return
+        self._escalate(
+            run,
+            rec.stage,
+            "queue_timeout",
+            error,
+            batch,
+            retry_stage=rec.stage,
+            approve_stage=None,
+            artifact_id=None,
+            feedback=list(rec.feedback),
+        )
 
     def _withdraw_from(self, slot: Slot, key: tuple[str, int]) -> None:
         """``key`` overran its lease on ``slot``. An event loop cancels it, and its room is

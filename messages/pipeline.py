@@ -49,6 +49,9 @@ class StageSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     max_revisions: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 3
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
     timeout: Seconds | None = None
+    #: Seconds a task may wait for a free agent before its run escalates (``queue_timeout``);
+    #: ``None``: it waits as long as it takes.
+    queue_timeout: Seconds | None = None
     retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = 0.05
     gates: GateSpec = GateSpec()
     tags: list[Name] = []

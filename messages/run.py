@@ -27,7 +27,12 @@ RunState = Literal["running", "completed", "escalated", "failed", "cancelled"]
 TERMINAL_RUN_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 TaskState = Literal["ready", "running", "done"]
 EscalationReason = Literal[
-    "revisions_exhausted", "retries_exhausted", "invalid_output", "role_down", "unrecoverable"
+    "revisions_exhausted",
+    "retries_exhausted",
+    "invalid_output",
+    "role_down",
+    "unrecoverable",
+    "queue_timeout",
 ]
 EscalationState = Literal["open", "resolved"]
 ResolutionAction = Literal["approve", "revise", "cancel"]
