@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds")
     parser.add_argument("--base", default=None, help="A is this commit (default: HEAD)")
     args = parser.parse_args(argv)
-    against = [args.base] if args.base else []
+    # Against a base commit, results committed since (charts) are not the change measured.
+    against = [args.base, "--", ".", ":(exclude)bench/results"] if args.base else []
     if any(line.startswith("-\t-\t") for line in _git("diff", "--numstat", *against).splitlines()):
         print("the change touches binary files; commit or stash them first", file=sys.stderr)
         return 2
