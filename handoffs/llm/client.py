@@ -19,21 +19,14 @@ import email.utils
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
+import httpx2
 import msgspec
 import openai
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionMessageParam,
-    ChatCompletionNamedToolChoiceParam,
-    ChatCompletionToolParam,
-)
-from openai.types.chat.completion_create_params import ResponseFormat
-from openai.types.shared_params import FunctionDefinition
-from openai.types.shared_params.response_format_json_schema import JSONSchema
 
 from handoffs.llm.errors import ModelRefusal, OutputRejected, RequestFailed, RequestRefused
 from handoffs.llm.metrics import LLMMetrics, Outcome
@@ -61,6 +54,41 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
     completion_tokens: int
     requests: int
     seconds: float
+
+
+class _Function(msgspec.Struct):
+    arguments: str = ""
+
+
+class _ToolCall(msgspec.Struct):
+    type: str = "function"
+    function: _Function | None = None
+
+
+class _Message(msgspec.Struct):
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+
+
+class _Choice(msgspec.Struct):
+    message: _Message
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Reply(msgspec.Struct):
+    """What ChatModel reads of a chat completion (every other field is ignored)."""
+
+    model: str = ""
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+
+
+_reply_decoder = msgspec.json.Decoder(_Reply)
 
 
 class _Transient(Exception):
@@ -123,6 +151,17 @@ class ChatModel:
         #: 100 alive, so one client for thousands of calls cost more CPU than the calls.
         self._clients: list[_Client] = [] if client is None else [_Client(client)]
         self._shared = client is not None
+        #: One TLS context for every client: building one loads the CA store (~30 ms of
+        #: CPU), which each new client of a role under load would otherwise pay again.
+        self._ssl: ssl.SSLContext | None = None
+        #: The request body's fields that never change: the model and its sampling.
+        self._fixed: dict[str, Any] = {"model": spec.model} | {
+            name: value
+            for name in ("temperature", "max_tokens", "top_p", "seed")
+            if (value := getattr(spec, name)) is not None
+        }
+        #: Per schema: the body's fields that carry it (the same for every call).
+        self._formats: dict[StrictSchema, dict[str, Any]] = {}
 
     async def aclose(self) -> None:
         """Close the HTTP clients' connections."""
@@ -136,12 +175,15 @@ class ChatModel:
             if entry.calls < CALLS_PER_CLIENT or self._shared:
                 entry.calls += 1
                 return entry
+        if self._ssl is None:
+            self._ssl = httpx2.create_ssl_context()  # what each client would build itself
         entry = _Client(
             openai.AsyncOpenAI(
                 base_url=self.spec.base_url or None,
                 api_key=self._secret,
                 timeout=self.spec.timeout,
                 max_retries=0,
+                http_client=openai.DefaultAsyncHttpxClient(verify=self._ssl),
             )
         )
         entry.calls = 1
@@ -214,49 +256,27 @@ class ChatModel:
             seconds=time.perf_counter() - started,
         )
 
-    async def _create(self, messages: list[dict[str, str]], schema: StrictSchema) -> ChatCompletion:
-        """One HTTP request; every SDK error turned into ``_Transient`` or ``RequestRefused``."""
+    async def _create(self, messages: list[dict[str, str]], schema: StrictSchema) -> _Reply:
+        """One HTTP request; every SDK error turned into ``_Transient`` or ``RequestRefused``.
+
+        The body is built and encoded here (msgspec) and sent with the SDK's ``post``: the
+        SDK's ``chat.completions.create`` walks every message and the whole JSON schema through
+        its type annotations on each call, which cost more CPU than the rest of the call.
+        The answer is read the same way, decoding only the fields this class uses.
+        """
         spec = self.spec
-        fmt: ResponseFormat | openai.Omit = openai.omit
-        tools: list[ChatCompletionToolParam] | openai.Omit = openai.omit
-        choice: ChatCompletionNamedToolChoiceParam | openai.Omit = openai.omit
-        match spec.structured:
-            case "json_schema":
-                spec_schema: JSONSchema = {
-                    "name": schema.name,
-                    "strict": True,
-                    "schema": schema.schema,
-                }
-                if schema.description:
-                    spec_schema["description"] = schema.description
-                fmt = {"type": "json_schema", "json_schema": spec_schema}
-            case "json_object":
-                fmt = {"type": "json_object"}
-                messages = _with_schema(messages, schema)
-            case "tools":
-                function: FunctionDefinition = {
-                    "name": schema.name,
-                    "parameters": schema.schema,
-                    "strict": True,
-                }
-                if schema.description:
-                    function["description"] = schema.description
-                tools = [{"type": "function", "function": function}]
-                choice = {"type": "function", "function": {"name": schema.name}}
+        fields = self._formats.get(schema)
+        if fields is None:
+            fields = self._formats.setdefault(schema, _format_fields(spec.structured, schema))
+        if spec.structured == "json_object":
+            messages = _with_schema(messages, schema)
+        body = msgspec.json.encode(
+            {**self._fixed, "messages": messages, **fields, **spec.extra_body}
+        )
         entry = self._acquire()
         try:
-            return await entry.client.chat.completions.create(
-                model=spec.model,
-                messages=cast("list[ChatCompletionMessageParam]", messages),
-                response_format=fmt,
-                tools=tools,
-                tool_choice=choice,
-                temperature=_given(spec.temperature),
-                max_tokens=_given(spec.max_tokens),
-                top_p=_given(spec.top_p),
-                seed=_given(spec.seed),
-                extra_body=spec.extra_body or None,
-            )
+            raw = await entry.client.post("/chat/completions", cast_to=bytes, content=body)
+            return _reply_decoder.decode(raw)
         except openai.APIStatusError as exc:
             status = exc.status_code
             message = self._scrub(f"{status}: {_server_message(exc)}")
@@ -273,14 +293,14 @@ class ChatModel:
         except openai.APIConnectionError as exc:
             message = self._scrub(f"connection error: {exc.__cause__ or exc.message}")
             raise _Transient("connection_error", message, None, None) from None
-        except openai.OpenAIError as exc:
-            # An answer the SDK could not read at all: the endpoint misbehaved.
+        except (openai.OpenAIError, msgspec.MsgspecError) as exc:
+            # An answer that is not a chat completion at all: the endpoint misbehaved.
             message = self._scrub(f"unusable answer: {exc}")
             raise _Transient("server_error", message, None, None) from None
         finally:
             entry.calls -= 1
 
-    def _decode(self, response: ChatCompletion, schema: StrictSchema) -> tuple[msgspec.Struct, str]:
+    def _decode(self, response: _Reply, schema: StrictSchema) -> tuple[msgspec.Struct, str]:
         if not response.choices:
             raise OutputRejected("the answer has no choices")
         message = response.choices[0].message
@@ -289,7 +309,8 @@ class ChatModel:
         content = message.content
         if self.spec.structured == "tools" and message.tool_calls:
             call = message.tool_calls[0]
-            content = call.function.arguments if call.type == "function" else None
+            function = call.function
+            content = function.arguments if call.type == "function" and function else None
         if not content:
             raise OutputRejected("the answer is empty: expected one JSON object")
         return schema.decode(content), content
@@ -305,7 +326,7 @@ class ChatModel:
             seconds = time.perf_counter() - sent
             self._metrics.request(self.role, self.spec.model, outcome, seconds)
 
-    def _usage(self, response: ChatCompletion) -> None:
+    def _usage(self, response: _Reply) -> None:
         usage = response.usage
         if self._metrics is not None and usage is not None:
             self._metrics.usage(
@@ -339,8 +360,32 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
-def _given(value: Any) -> Any:
-    return openai.omit if value is None else value
+def _format_fields(structured: str, schema: StrictSchema) -> dict[str, Any]:
+    """The request fields that ask for ``schema`` in the ``structured`` mode."""
+    match structured:
+        case "json_schema":
+            spec_schema: dict[str, Any] = {
+                "name": schema.name,
+                "strict": True,
+                "schema": schema.schema,
+            }
+            if schema.description:
+                spec_schema["description"] = schema.description
+            return {"response_format": {"type": "json_schema", "json_schema": spec_schema}}
+        case "json_object":
+            return {"response_format": {"type": "json_object"}}
+        case _:  # tools
+            function: dict[str, Any] = {
+                "name": schema.name,
+                "parameters": schema.schema,
+                "strict": True,
+            }
+            if schema.description:
+                function["description"] = schema.description
+            return {
+                "tools": [{"type": "function", "function": function}],
+                "tool_choice": {"type": "function", "function": {"name": schema.name}},
+            }
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

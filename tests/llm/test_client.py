@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 
+import httpx2
+import msgspec
+import openai
 import pytest
-from handoffs.messages import ResearchFindings, Verdict
+from handoffs.messages import LLMSpec, ResearchFindings, Verdict
 from llm_fixtures import (
     API_KEY,
     FINDINGS,
@@ -22,13 +26,14 @@ from llm_fixtures import (
     shared_server,
     spec_for,
 )
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from handoffs.llm.client import ChatModel, retry_after_seconds
 from handoffs.llm.errors import ModelRefusal, OutputRejected, RequestFailed, RequestRefused
 from handoffs.llm.metrics import LLMMetrics
 from handoffs.testing import faults
 from handoffs.testing.llm_server import LLMServer
+from handoffs.testing.sample import sample_instance
 
 __all__ = ["metrics", "server", "shared_server"]  # the fixtures, imported for pytest
 
@@ -276,3 +281,75 @@ def test_retry_after_is_read_as_seconds_or_a_date() -> None:
     assert retry_after_seconds({"retry-after": date}, now=1445412490.0) == 0.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def _model_on(
+    handler: Callable[[httpx2.Request], httpx2.Response],
+    spec: LLMSpec,
+    metrics: LLMMetrics | None = None,
+) -> ChatModel:
+    """A ChatModel whose one client answers with ``handler`` (no network)."""
+    http = openai.DefaultAsyncHttpxClient(transport=httpx2.MockTransport(handler))
+    client = openai.AsyncOpenAI(
+        base_url="http://model.test/v1", api_key=API_KEY, max_retries=0, http_client=http
+    )
+    return ChatModel(spec, role=ROLE, client=client, metrics=metrics, sleep=Sleeps())
+
+
+def test_the_body_carries_the_sampling_and_extra_body_once_encoded() -> None:
+    sent: list[dict[str, object]] = []
+    answer = sample_instance(FINDINGS.schema, random.Random(1))
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(msgspec.json.decode(request.content))
+        message = {"role": "assistant", "content": msgspec.json.encode(answer).decode()}
+        return httpx2.Response(200, json={"model": MODEL, "choices": [{"message": message}]})
+
+    spec = LLMSpec(model=MODEL, temperature=0.5, seed=7, extra_body={"top_k": 3, "seed": 8})
+
+    async def go() -> None:
+        model = _model_on(handler, spec)
+        for _ in range(2):  # the second call reuses the cached schema fields
+            done = await model.complete(MESSAGES, FINDINGS)
+            assert done.output == FINDINGS.decode(msgspec.json.encode(answer))
+            assert (done.model, done.prompt_tokens, done.completion_tokens) == (MODEL, 0, 0)
+        await model.aclose()
+
+    asyncio.run(go())
+    assert sent[0] == sent[1]
+    assert {k: sent[0][k] for k in ("model", "temperature", "seed", "top_k", "messages")} == {
+        "model": MODEL,
+        "temperature": 0.5,
+        "seed": 8,
+        "top_k": 3,
+        "messages": MESSAGES,
+    }
+    assert "max_tokens" not in sent[0]
+    assert sent[0]["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": FINDINGS.name,
+            "strict": True,
+            "schema": FINDINGS.schema,
+            "description": FINDINGS.description,
+        },
+    }
+
+
+@pytest.mark.parametrize("body", [b"<html>busy</html>", b'{"choices": [{"message": 3}]}'])
+def test_a_body_that_is_no_chat_completion_is_a_server_error(body: bytes) -> None:
+    metrics = LLMMetrics(CollectorRegistry())
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+
+    async def go() -> None:
+        model = _model_on(handler, LLMSpec(model=MODEL, max_retries=1), metrics)
+        try:
+            await model.complete(MESSAGES, FINDINGS)
+        finally:
+            await model.aclose()
+
+    with pytest.raises(RequestFailed, match=r"^role .+: unusable answer: .+ \(gave up after 2 r"):
+        asyncio.run(go())
+    assert requests_of(metrics, "server_error") == 2
