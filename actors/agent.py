@@ -17,8 +17,8 @@ from typing import Any
 import pykka
 from handoffs.actors.handle import AgentHandle, TaskKey
 from handoffs.actors.inbox import ThreadActor
-from handoffs.actors.protocol import ActorExited, Perform
-from handoffs.actors.work import AgentCall, AgentContext, TaskReporter, make_call
+from handoffs.actors.protocol import Perform
+from handoffs.actors.work import AgentCall, AgentContext, Seat, make_call
 
 __all__ = ["AgentActor", "AgentFactory", "is_async_agent", "make_agent_factory"]
 
@@ -97,19 +97,14 @@ class AgentActor(ThreadActor):
         withdrawn: set[TaskKey] | None = None,
     ) -> None:
         super().__init__()
-        self.role = role
-        self.index = index
-        self.name = f"{role}/{index}.{generation}"
+        seat = self._seat = Seat(role, index, generation, orchestrator, supervisor, context)
+        self.role, self.index, self.name = role, index, seat.name
         self._factory = factory
-        self._orchestrator = orchestrator
-        self._supervisor = supervisor
-        self._context = context or AgentContext()
-        self._reporter = TaskReporter(self.name, orchestrator, self._context)
+        self._reporter = seat.reporter
         #: Attempts the orchestrator no longer wants (set from its thread): skipped here.
         self._withdrawn = withdrawn if withdrawn is not None else set()
         self._agent: Any = None
         self._call: AgentCall | None = None
-        self._exit_reported = False
 
     def on_start(self) -> None:
         """Build the agent and run its ``setup()``. Runs in the actor's own thread."""
@@ -119,10 +114,12 @@ class AgentActor(ThreadActor):
             if callable(setup):
                 setup()
             self._agent = agent
-            self._call = make_call(agent, self._context.knowledge)
+            self._call = make_call(agent, self._seat.context.knowledge)
         except BaseException as exc:  # any failure to start is a crash the supervisor handles
             log.error("agent %s failed to start: %r", self.name, exc)
-            self._report_exit(abnormal=True, reason=f"setup failed: {type(exc).__name__}: {exc}")
+            self._seat.report_exit(
+                abnormal=True, reason=f"setup failed: {type(exc).__name__}: {exc}"
+            )
             self._stop()
 
     def on_stop(self) -> None:
@@ -133,23 +130,11 @@ class AgentActor(ThreadActor):
                 teardown()
             except Exception as exc:
                 log.warning("agent %s teardown failed: %r", self.name, exc)
-        self._report_exit(abnormal=False, reason="stopped")
+        self._seat.report_exit(abnormal=False, reason="stopped")
 
     def on_failure(self, *exc_info: object) -> None:
         """An exception escaped this actor (a bug in the runtime, not the agent)."""
-        self._report_exit(abnormal=True, reason=f"actor failed: {exc_info[1]!r}")
-
-    def _report_exit(self, *, abnormal: bool, reason: str) -> None:
-        if self._exit_reported:
-            return
-        self._exit_reported = True
-        message = ActorExited(self.role, self.index, self.name, abnormal, reason)
-        self._reporter.tell(message)
-        if self._supervisor is not None:
-            try:  # noqa: SIM105
-                self._supervisor.tell(message)
-            except pykka.ActorDeadError:
-                pass
+        self._seat.report_exit(abnormal=True, reason=f"actor failed: {exc_info[1]!r}")
 
     def on_receive(self, message: Perform) -> None:
         """Run one task and tell the orchestrator how it went. Runs in the actor's thread."""
@@ -171,7 +156,7 @@ class AgentActor(ThreadActor):
             return
         except BaseException as exc:
             reporter.failed(message, exc, started, fatal=True)
-            self._report_exit(abnormal=True, reason=f"{type(exc).__name__} in agent code")
+            self._seat.report_exit(abnormal=True, reason=f"{type(exc).__name__} in agent code")
             self.stop_now()
             return
         reporter.done(message, output, started)

@@ -28,8 +28,8 @@ import pykka
 from handoffs.actors.agent import AgentFactory
 from handoffs.actors.handle import AgentHandle, TaskKey
 from handoffs.actors.inbox import ThreadActor
-from handoffs.actors.protocol import ActorExited, Perform
-from handoffs.actors.work import AgentCall, AgentContext, TaskReporter, make_call
+from handoffs.actors.protocol import Perform
+from handoffs.actors.work import AgentCall, AgentContext, Seat, make_call
 
 __all__ = ["AsyncAgentActor"]
 
@@ -76,18 +76,13 @@ class AsyncAgentActor(ThreadActor):
         loop: _Loop | None = None,
     ) -> None:
         super().__init__()
-        self.role = role
-        self.index = index
-        self.name = f"{role}/{index}.{generation}"
+        seat = self._seat = Seat(role, index, generation, orchestrator, supervisor, context)
+        self.role, self.index, self.name = role, index, seat.name
         self._factory = factory
-        self._orchestrator = orchestrator
-        self._supervisor = supervisor
-        self._context = context or AgentContext()
-        self._reporter = TaskReporter(self.name, orchestrator, self._context)
+        self._reporter = seat.reporter
         self._loop = loop or _Loop(self.name)
         self._agent: Any = None
         self._call: AgentCall | None = None
-        self._exit_reported = False
 
     # ----------------------------------------------------------------- actor thread
 
@@ -100,7 +95,9 @@ class AsyncAgentActor(ThreadActor):
         except BaseException as exc:
             log.error("agent %s failed to start: %r", self.name, exc)
             self._loop.close()
-            self._report_exit(abnormal=True, reason=f"setup failed: {type(exc).__name__}: {exc}")
+            self._seat.report_exit(
+                abnormal=True, reason=f"setup failed: {type(exc).__name__}: {exc}"
+            )
             self._stop()
 
     def on_stop(self) -> None:
@@ -112,30 +109,18 @@ class AsyncAgentActor(ThreadActor):
             except Exception as exc:
                 log.warning("agent %s did not shut down cleanly: %r", self.name, exc)
         self._loop.close()
-        self._report_exit(abnormal=False, reason="stopped")
+        self._seat.report_exit(abnormal=False, reason="stopped")
 
     def on_failure(self, *exc_info: object) -> None:
         """An exception escaped this actor (a bug in the runtime, not the agent)."""
         self._loop.close()
-        self._report_exit(abnormal=True, reason=f"actor failed: {exc_info[1]!r}")
+        self._seat.report_exit(abnormal=True, reason=f"actor failed: {exc_info[1]!r}")
 
     def on_receive(self, message: Any) -> None:
         """Tasks reach the loop through the handle; a ``Perform`` told the pykka way works
         too. Runs in the actor's thread."""
         if isinstance(message, Perform):
             self._loop.deliver(message)
-
-    def _report_exit(self, *, abnormal: bool, reason: str) -> None:
-        if self._exit_reported:
-            return
-        self._exit_reported = True
-        message = ActorExited(self.role, self.index, self.name, abnormal, reason)
-        self._reporter.tell(message)
-        if self._supervisor is not None:
-            try:  # noqa: SIM105
-                self._supervisor.tell(message)
-            except pykka.ActorDeadError:
-                pass
 
     # ----------------------------------------------------------------- loop thread
 
@@ -147,7 +132,7 @@ class AsyncAgentActor(ThreadActor):
             if inspect.isawaitable(result):
                 await result
         self._agent = agent
-        self._call = make_call(agent, self._context.knowledge)
+        self._call = make_call(agent, self._seat.context.knowledge)
 
     async def _shutdown(self) -> None:
         await self._loop.cancel_all(timeout=5)
@@ -184,7 +169,7 @@ class AsyncAgentActor(ThreadActor):
     def _crash(self, reason: str) -> None:
         """The loop crashed (called on its thread, once): every task on it is cancelled;
         tell who must know, and stop the actor."""
-        self._report_exit(abnormal=True, reason=reason)
+        self._seat.report_exit(abnormal=True, reason=reason)
         try:  # noqa: SIM105
             self.actor_ref.stop(block=False)
         except pykka.ActorDeadError:

@@ -358,19 +358,8 @@ class Orchestrator(Results, Requests, ThreadActor):
         """Hand the open group to the committer now, if it is free (it commits one at a time)."""
         if self._committing is not None or self._stall.holding or not (self._open or self._after):
             return
-        batches = [b for b in self._open if len(b)]
-        group = _Group(
-            batches,
-            self._after,
-            self._open_replies,
-            self._open_keys,
-            self._tally,
-            self._settles,
-            self._open_spans,
-        )
-        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
-        self._open_spans = []
-        self._tally, self._settles = Tally(), False
+        group = self._close_open()
+        batches = group.batches
         self._committing = group
         if len(batches) <= INLINE_GROUP:
             # Light load: commit here. The committer would cost three thread wake-ups (to
@@ -381,6 +370,22 @@ class Orchestrator(Results, Requests, ThreadActor):
         # Other messages are decided while this group's fsync runs; the group's effects
         # (dispatching its next tasks, replies) wait for CommitDone.
         self._committer.submit(batches)
+
+    def _close_open(self) -> _Group:
+        """The open group, as a group to commit; a new open group starts empty."""
+        group = _Group(
+            [b for b in self._open if len(b)],
+            self._after,
+            self._open_replies,
+            self._open_keys,
+            self._tally,
+            self._settles,
+            self._open_spans,
+        )
+        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
+        self._open_spans = []
+        self._tally, self._settles = Tally(), False
+        return group
 
     def _maybe_commit(self) -> None:
         # Group commit sized by what is waiting: commit when the mailbox is empty or the group
@@ -506,20 +511,8 @@ class Orchestrator(Results, Requests, ThreadActor):
 
     def _commit_open_inline(self) -> BaseException | None:
         """Commit the open group here and now; release its effects, or void it."""
-        batches = [b for b in self._open if len(b)]
-        group = _Group(
-            batches,
-            self._after,
-            self._open_replies,
-            self._open_keys,
-            self._tally,
-            self._settles,
-            self._open_spans,
-        )
-        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
-        self._open_spans = []
-        self._tally, self._settles = Tally(), False
-        error = _commit(self._store, batches)
+        group = self._close_open()
+        error = _commit(self._store, group.batches)
         if error is None:
             self._complete(group)
             return None

@@ -17,12 +17,12 @@ import pykka
 from handoffs.actors.checks import validate_output
 from handoffs.actors.knowledge import Knowledge
 from handoffs.actors.metrics import OwnedSeries
-from handoffs.actors.protocol import LeaseExpired, Perform, TaskDone, TaskFailed
+from handoffs.actors.protocol import ActorExited, LeaseExpired, Perform, TaskDone, TaskFailed
 from handoffs.actors.signals import OutputInvalid, Unrecoverable
 from handoffs.actors.timers import Timers
 from handoffs.messages import Feedback, Result, Task
 
-__all__ = ["AgentCall", "AgentContext", "TaskReporter", "make_call"]
+__all__ = ["AgentCall", "AgentContext", "Seat", "TaskReporter", "make_call"]
 
 _monotonic = time.monotonic
 _bisect_left = bisect.bisect_left
@@ -60,6 +60,42 @@ def _wants_knowledge(agent: Any) -> bool:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     return len(positional) >= 2
+
+
+class Seat:
+    """Who an agent actor is and whom it tells: its role, index and name, the reporter of
+    its tasks, and its exit (told once, to the orchestrator and the supervisor)."""
+
+    def __init__(
+        self,
+        role: str,
+        index: int,
+        generation: int,
+        orchestrator: pykka.ActorRef[Any],
+        supervisor: pykka.ActorRef[Any] | None,
+        context: AgentContext | None,
+    ) -> None:
+        self.role = role
+        self.index = index
+        self.name = f"{role}/{index}.{generation}"
+        self.context = context or AgentContext()
+        self.reporter = TaskReporter(self.name, orchestrator, self.context)
+        self._supervisor = supervisor
+        self._exit_reported = False
+
+    def report_exit(self, *, abnormal: bool, reason: str) -> None:
+        """The actor stops (``abnormal``: it died): tell the orchestrator, which sends what
+        it held elsewhere, and the supervisor, which restarts it. Only the first call counts."""
+        if self._exit_reported:
+            return
+        self._exit_reported = True
+        message = ActorExited(self.role, self.index, self.name, abnormal, reason)
+        self.reporter.tell(message)
+        if self._supervisor is not None:
+            try:  # noqa: SIM105
+                self._supervisor.tell(message)
+            except pykka.ActorDeadError:
+                pass
 
 
 class TaskReporter:
