@@ -105,7 +105,7 @@ class AsyncAgentActor(ThreadActor):
         agent's ``teardown()``, and stop the loop. Runs in the actor's own thread."""
         if not self._loop.closed:
             try:
-                self._loop.run(self._shutdown(), timeout=30)
+                self._loop.run(self._shutdown(), timeout=5)
             except Exception as exc:
                 log.warning("agent %s did not shut down cleanly: %r", self.name, exc)
         self._loop.close()
@@ -269,7 +269,7 @@ class _Loop:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             except RuntimeError:
                 pass
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self._loop.close()
 

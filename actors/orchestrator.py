@@ -481,15 +481,22 @@ class Orchestrator(Results, Requests, ThreadActor):
         stall.retrying = True
         went_in = 0
         failed: list[tuple[Any, BaseException]] = []
-        for event in held:
-            self._receive(event)
-            error = self._commit_open_inline()
-            if error is None:
-                went_in += 1
-            else:
-                failed.append((event, error))
-                self._reload_holding([event])
-        stall.retrying = False
+        try:
+            for i, event in enumerate(held):
+                try:
+                    self._receive(event)
+                except Exception:  # a bug deciding it: what is not decided waits again
+                    stall.held.extend([*(e for e, _ in failed), *held[i:]])
+                    self._retry_later(stall.backoff())
+                    raise
+                error = self._commit_open_inline()
+                if error is None:
+                    went_in += 1
+                else:
+                    failed.append((event, error))
+                    self._reload_holding([event])
+        finally:
+            stall.retrying = False
         if not failed:
             stall.end()
             for role in list(self._dispatcher.roles()):
