@@ -87,6 +87,16 @@ class Dispatcher:
         """Every role that has slots or waiting tasks."""
         return iter(set(self._slots) | set(self._waiting))
 
+    def free(self, role: str) -> int:
+        """How many more tasks the live slots of ``role`` take now (stuck ones none)."""
+        if role in self.down:
+            return 0
+        return sum(
+            s.capacity - len(s.inflight)
+            for s in self._slots.get(role, {}).values()
+            if not s.stuck and len(s.inflight) < s.capacity
+        )
+
     def inflight_total(self) -> int:
         """Tasks held by all live slots."""
         return sum(len(s.inflight) for slots in self._slots.values() for s in slots.values())

@@ -201,6 +201,8 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._open_replies: list[pykka.Future[Any]] = []
         self._open_keys: list[str] = []
         self._open_spans: list[_Span] = []
+        #: Per role: tasks written ``running`` whose dispatch waits for that commit.
+        self._marking: dict[str, int] = {}
         self._stall = Stall()
         self._tally = Tally()
         self._settles = False
@@ -224,11 +226,14 @@ class Orchestrator(Results, Requests, ThreadActor):
 
     def _recover(self, *, soft: bool = False) -> None:
         """Rebuild memory from the store: active runs, and every ready or running task, which
-        is dispatched again (at the same attempt: the process that held it is gone).
+        is dispatched again. A task written running when the process stopped may have been
+        on an agent, maybe the one that stopped it: that attempt counts (attempt + 1, or an
+        escalation after ``max_attempts``), committed before anything is dispatched.
 
         ``soft``: this process still runs its agents (a decision or a commit went wrong): a
         task an agent holds stays with it, and is not dispatched a second time."""
         held = {key: s for s in self._slots_by_name.values() for key in s.inflight} if soft else {}
+        self._marking = {}
         self._runs = {}
         for state in ("running", "escalated"):
             for run in self._store.runs(state=state, limit=_ALL).items:
@@ -246,9 +251,14 @@ class Orchestrator(Results, Requests, ThreadActor):
             self._metrics.run_counts[state] = counts.get(state, 0)
         self._metrics.escalations_open.set(self._store.count_escalations().get("open", 0))
         now = time.time()
-        for record in self._store.pending_tasks():
-            if record.run_id not in self._runs:
-                continue
+        pending = [r for r in self._store.pending_tasks() if r.run_id in self._runs]
+        if not soft:
+            counted = self._count_orphans(pending, now)
+            if counted is None:  # the store refused: dispatch as they are
+                self._recover(soft=True)
+                return
+            pending = counted
+        for record in pending:
             live = self._live[record.task_id] = LiveTask(record)
             holder = held.get((record.task_id, record.attempt))
             if holder is not None:
@@ -256,6 +266,63 @@ class Orchestrator(Results, Requests, ThreadActor):
                 continue
             delay = 0.0 if record.not_before is None else record.not_before - now
             self._dispatch_later(live, delay)
+
+    def _count_orphans(self, records: list[TaskRecord], now: float) -> list[TaskRecord] | None:
+        """Count the attempt of every task written running (see ``_recover``) in one commit;
+        return what is left to dispatch, or ``None`` if the commit failed."""
+        left: list[TaskRecord] = []
+        for rec in records:
+            stage = self._pipelines.stages.get((rec.pipeline, rec.stage))
+            run = self._runs.get(rec.run_id)
+            if rec.state != "running" or stage is None or run is None:
+                left.append(rec)
+                continue
+            error = f"the process stopped while attempt {rec.attempt} ran"
+            batch = Batch(check=False)
+            self._open.append(batch)
+            batch.event(
+                "task.failed",
+                run_id=rec.run_id,
+                pipeline=rec.pipeline,
+                stage=rec.stage,
+                task_id=rec.task_id,
+                attempt=rec.attempt,
+                detail=error,
+            )
+            if rec.attempt >= stage.spec.max_attempts:
+                live = self._live[rec.task_id] = LiveTask(rec)
+                self._finish_task(live, batch, error=error)
+                summary = f"{rec.stage} failed on all {rec.attempt} attempts; last: {error}"
+                self._escalate(
+                    run,
+                    rec.stage,
+                    "retries_exhausted",
+                    summary,
+                    batch,
+                    retry_stage=rec.stage,
+                    approve_stage=None,
+                    artifact_id=None,
+                    feedback=list(rec.feedback),
+                )
+                continue
+            counted = msgspec.structs.replace(
+                rec,
+                state="ready",
+                attempt=rec.attempt + 1,
+                lease_deadline=None,
+                updated_at=now,
+                last_error=error,
+            )
+            batch.put_task(counted, was="running")
+            self._put_run(run, batch, attempts={**run.attempts, rec.stage: counted.attempt})
+            left.append(counted)
+        if not self._open:
+            return left
+        failed = self._commit_open_inline()
+        if failed is not None:
+            log.critical("orchestrator: cannot count the attempts cut short: %s", failed)
+            return None
+        return left
 
     # ----------------------------------------------------------------- mailbox
 
@@ -390,7 +457,14 @@ class Orchestrator(Results, Requests, ThreadActor):
     def _maybe_commit(self) -> None:
         # Group commit sized by what is waiting: commit when the mailbox is empty or the group
         # is EAGER_GROUP large, one group at a time; the next collects meanwhile.
-        if len(self._open) >= EAGER_GROUP or self.actor_inbox.empty():
+        # An inline commit's effects may open new decisions (tasks marked running before
+        # their dispatch): with the mailbox empty they are committed now, not left waiting.
+        while (
+            (self._open or self._after)
+            and self._committing is None
+            and not self._stall.holding
+            and (len(self._open) >= EAGER_GROUP or self.actor_inbox.empty())
+        ):
             self._flush()
 
     def _on_commit_done(self, error: BaseException | None) -> None:
@@ -599,9 +673,6 @@ class Orchestrator(Results, Requests, ThreadActor):
             or live.record.task_id not in self._live
         ):
             return
-        if self._stall.reason is not None:  # no agent works while nothing can be stored
-            self._dispatcher.enqueue(live.record.role, live.record.task_id)
-            return
         if live.queued_at == 0.0:
             live.queued_at = time.monotonic()
             limit = self._pipelines.stage(live.record.pipeline, live.record.stage).spec
@@ -609,6 +680,15 @@ class Orchestrator(Results, Requests, ThreadActor):
                 expired = QueueExpired(live.record.task_id, live.record.attempt)
                 ref = self.actor_ref
                 self._timers.call_later(limit.queue_timeout, lambda: ref.tell(expired))
+        if self._stall.reason is not None:  # no agent works while nothing can be stored
+            self._dispatcher.enqueue(live.record.role, live.record.task_id)
+            return
+        if live.record.state != "running":
+            if self._can_mark(live.record.role):
+                self._mark(live)
+            else:
+                self._dispatcher.enqueue(live.record.role, live.record.task_id)
+            return
         role = live.record.role
         slot = self._dispatcher.pick(role, avoid=live.avoid)
         if slot is None:
@@ -621,12 +701,50 @@ class Orchestrator(Results, Requests, ThreadActor):
             return
         queue = self._dispatcher.waiting(role)
         while queue:
+            live = self._live.get(queue[0])
+            if live is None or live.slot is not None:
+                queue.popleft()
+                continue
+            if live.record.state != "running":
+                if not self._can_mark(role):
+                    return
+                queue.popleft()
+                self._mark(live)
+                continue
             slot = self._dispatcher.pick(role)
             if slot is None:
                 return
-            live = self._live.get(queue.popleft())
-            if live is not None and live.slot is None:
-                self._send(live, slot)
+            queue.popleft()
+            self._send(live, slot)
+
+    # ----------------------------------------------------------------- attempts are durable
+
+    def _can_mark(self, role: str) -> bool:
+        """Whether ``role`` has room for one more task beyond those being marked."""
+        return self._dispatcher.free(role) > self._marking.get(role, 0)
+
+    def _mark(self, live: LiveTask) -> None:
+        """Write the task ``running`` (its attempt durable: a process that dies while an
+        agent works on it counts that attempt), and dispatch it once that is committed."""
+        rec = live.record
+        record = msgspec.structs.replace(rec, state="running", updated_at=time.time())
+        batch = Batch(check=False)
+        batch.put_task(record, was=rec.state)
+        live.record = record
+        self._open.append(batch)
+        self._reserve(live)
+
+    def _reserve(self, live: LiveTask) -> None:
+        """``live`` is written ``running`` in the open group: hold room for it, and dispatch
+        it once the group is committed."""
+        role = live.record.role
+        self._marking[role] = self._marking.get(role, 0) + 1
+
+        def marked() -> None:
+            self._marking[role] = max(0, self._marking.get(role, 0) - 1)
+            self._dispatch(live)
+
+        self._after.append(marked)
 
     def _send(self, live: LiveTask, slot: Slot) -> None:
         rec = live.record
@@ -709,7 +827,23 @@ class Orchestrator(Results, Requests, ThreadActor):
                 return  # committed inline, and that commit's own check set the drain
         if self._committing is None and not self._open:
             self._drain = None
+            self._unmark_idle()
             drain.set(None)
+
+    def _unmark_idle(self) -> None:
+        """Closing with no task on an agent: tasks written running that no agent has are
+        ready again, so the next open does not count an attempt for them."""
+        idle = [
+            live for live in self._live.values() if live.record.state == "running"
+        ]  # drained: none is on an agent
+        if not idle:
+            return
+        batch = Batch(check=False)
+        for live in idle:
+            batch.put_task(msgspec.structs.replace(live.record, state="ready"), was="running")
+        error = _commit(self._store, [batch])
+        if error is not None:
+            log.warning("orchestrator: tasks stay running at close (%s)", error)
 
     def _health(self, kind: str, **fields: str) -> None:
         supervisor = self.supervisor

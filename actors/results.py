@@ -397,9 +397,10 @@ class Results(Transitions):
         if reason == "retries_exhausted" and live.avoid is None:
             delay = min(stage.spec.retry_backoff * 2 ** (rec.attempt - 1), 30.0)
         now = time.time()
+        dispatching = not delay and self._can_mark(rec.role)
         record = msgspec.structs.replace(
             rec,
-            state="ready" if delay else "running",
+            state="running" if dispatching else "ready",
             attempt=rec.attempt + 1,
             feedback=feedback or rec.feedback,
             not_before=now + delay if delay else None,
@@ -410,4 +411,7 @@ class Results(Transitions):
         live.record = record
         batch.put_task(record, was=rec.state)
         self._put_run(run, batch, attempts={**run.attempts, rec.stage: record.attempt})
-        self._after.append(lambda: self._dispatch_later(live, delay))
+        if dispatching:
+            self._reserve(live)
+        else:
+            self._after.append(lambda: self._dispatch_later(live, delay))

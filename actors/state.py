@@ -96,6 +96,12 @@ class OrchestratorState:
     def _pump(self, role: str) -> None:
         raise NotImplementedError
 
+    def _can_mark(self, role: str) -> bool:
+        raise NotImplementedError
+
+    def _reserve(self, live: LiveTask) -> None:
+        raise NotImplementedError
+
     def _check_drained(self) -> None:
         raise NotImplementedError
 

@@ -59,13 +59,16 @@ class Transitions(OrchestratorState):
             )
             return
         now = time.time()
+        # Written running only when an agent can take it right after this commit: a task
+        # that waits for room is written running when it is dispatched (attempts durable).
+        dispatching = self._can_mark(stage.spec.role)
         record = TaskRecord(
             task_id=new_id("task"),
             run_id=run.run_id,
             pipeline=run.pipeline,
             stage=stage_name,
             role=stage.spec.role,
-            state="running",
+            state="running" if dispatching else "ready",
             revision=run.outputs.get(stage_name, 0),
             attempt=1,
             feedback=feedback or [],
@@ -83,7 +86,10 @@ class Transitions(OrchestratorState):
             escalation_id=None,
             attempts={**run.attempts, stage_name: 1},
         )
-        self._after.append(lambda: self._dispatch(live))
+        if dispatching:
+            self._reserve(live)
+        else:
+            self._after.append(lambda: self._dispatch(live))
 
     def _withdraw(self, live: LiveTask) -> None:
         """The task's current attempt is no longer wanted: once the decision is committed,

@@ -30,11 +30,16 @@ STAGES = ("a", "b", "c")
 
 
 def chaos_config() -> object:
-    """A 3-stage pipeline of quick agents that never fail: only the kills disturb it."""
+    """A 3-stage pipeline of quick agents that never fail: only the kills disturb it.
+
+    Every kill counts an attempt of each task an agent had (a task that kills the process
+    must not loop), so ``max_attempts`` is above any number of kills here: this run checks
+    that nothing is lost or done twice, not the attempt limit.
+    """
     from handoffs.messages import Config, PipelineSpec, RoleSpec, StageSpec
 
     stages = {
-        name: StageSpec(role="worker", output="Draft", next=nxt)
+        name: StageSpec(role="worker", output="Draft", next=nxt, max_attempts=1000)
         for name, nxt in (("a", "b"), ("b", "c"), ("c", None))
     }
     return Config(
