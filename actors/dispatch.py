@@ -87,15 +87,18 @@ class Dispatcher:
         """Every role that has slots or waiting tasks."""
         return iter(set(self._slots) | set(self._waiting))
 
-    def free(self, role: str) -> int:
-        """How many more tasks the live slots of ``role`` take now (stuck ones none)."""
+    def has_room(self, role: str, beyond: int) -> bool:
+        """Whether the live slots of ``role`` take more than ``beyond`` more tasks now
+        (stuck ones take none). Called once per task: it stops as soon as it knows."""
         if role in self.down:
-            return 0
-        return sum(
-            s.capacity - len(s.inflight)
-            for s in self._slots.get(role, {}).values()
-            if not s.stuck and len(s.inflight) < s.capacity
-        )
+            return False
+        room = 0
+        for slot in self._slots.get(role, {}).values():
+            if not slot.stuck:
+                room += slot.capacity - len(slot.inflight)
+                if room > beyond:
+                    return True
+        return False
 
     def inflight_total(self) -> int:
         """Tasks held by all live slots."""

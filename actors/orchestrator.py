@@ -721,7 +721,7 @@ class Orchestrator(Results, Requests, ThreadActor):
 
     def _can_mark(self, role: str) -> bool:
         """Whether ``role`` has room for one more task beyond those being marked."""
-        return self._dispatcher.free(role) > self._marking.get(role, 0)
+        return self._dispatcher.has_room(role, self._marking.get(role, 0))
 
     def _mark(self, live: LiveTask) -> None:
         """Write the task ``running`` (its attempt durable: a process that dies while an
