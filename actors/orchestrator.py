@@ -39,6 +39,7 @@ from handoffs.actors.protocol import (
     QueueExpired,
     Redispatch,
     Resolve,
+    Resume,
     RoleDown,
     RoleUp,
     Submit,
@@ -182,6 +183,7 @@ class Orchestrator(Results, Requests, ThreadActor):
         waiters: RunWaiters,
         *,
         supervisor: pykka.ActorRef[Any] | None = None,
+        paused: bool = False,
     ) -> None:
         super().__init__()
         self._store = store
@@ -203,6 +205,8 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._open_spans: list[_Span] = []
         #: Per role: tasks written ``running`` whose dispatch waits for that commit.
         self._marking: dict[str, int] = {}
+        #: Opened paused (``Resume`` ends it): recovered work waits, nothing is dispatched.
+        self._paused = paused
         self._stall = Stall()
         self._tally = Tally()
         self._settles = False
@@ -401,6 +405,10 @@ class Orchestrator(Results, Requests, ThreadActor):
                 self._check_drained()
             case _RetryStore():
                 self._retry_store()
+            case Resume():
+                self._paused = False
+                for role in list(self._dispatcher.roles()):
+                    self._pump(role)
             case _:
                 log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
 
@@ -680,7 +688,8 @@ class Orchestrator(Results, Requests, ThreadActor):
                 expired = QueueExpired(live.record.task_id, live.record.attempt)
                 ref = self.actor_ref
                 self._timers.call_later(limit.queue_timeout, lambda: ref.tell(expired))
-        if self._stall.reason is not None:  # no agent works while nothing can be stored
+        if self._stall.reason is not None or self._paused:
+            # No agent works while nothing can be stored (or before the runtime resumes).
             self._dispatcher.enqueue(live.record.role, live.record.task_id)
             return
         if live.record.state != "running":
@@ -697,7 +706,7 @@ class Orchestrator(Results, Requests, ThreadActor):
             self._send(live, slot)
 
     def _pump(self, role: str) -> None:
-        if self._drain is not None or self._stall.reason is not None:
+        if self._drain is not None or self._stall.reason is not None or self._paused:
             return
         queue = self._dispatcher.waiting(role)
         while queue:
@@ -721,6 +730,8 @@ class Orchestrator(Results, Requests, ThreadActor):
 
     def _can_mark(self, role: str) -> bool:
         """Whether ``role`` has room for one more task beyond those being marked."""
+        if self._paused or self._stall.reason is not None:
+            return False
         return self._dispatcher.has_room(role, self._marking.get(role, 0))
 
     def _mark(self, live: LiveTask) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "QueueExpired",
     "Redispatch",
     "Resolve",
+    "Resume",
     "RoleDown",
     "RoleUp",
     "Submit",
@@ -188,6 +189,10 @@ class CommitDone(msgspec.Struct, frozen=True, tag=True):
     error: BaseException | None = None
 
 
+class Resume(msgspec.Struct, frozen=True, tag=True):
+    """Runtime -> orchestrator: start dispatching (it was opened paused)."""
+
+
 class Drain(msgspec.Struct, frozen=True, tag=True):
     """Runtime -> orchestrator: stop dispatching; ``reply`` is set when nothing is in flight."""
 
@@ -209,4 +214,5 @@ OrchestratorMessage = (
     | RoleDown
     | RoleUp
     | Drain
+    | Resume
 )

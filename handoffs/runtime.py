@@ -41,7 +41,7 @@ from handoffs.actors import (
     Timers,
     UnknownPipeline,
 )
-from handoffs.actors.protocol import Cancel, Drain, Resolve, Submit
+from handoffs.actors.protocol import Cancel, Drain, Resolve, Resume, Submit
 from handoffs.config import LoadedConfig, load_config
 from handoffs.messages import (
     Config,
@@ -138,6 +138,7 @@ class Runtime:
         *,
         prefetch: int = 4,
         seed: int | None = None,
+        dispatch: bool = True,
     ) -> None:
         self.config = loaded
         self.store = store
@@ -174,6 +175,7 @@ class Runtime:
             self._timers,
             self._waiters,
             supervisor=self._supervisor,
+            paused=not dispatch,
         )
         Supervisor.start_children(self._supervisor, self._orchestrator)
 
@@ -189,6 +191,7 @@ class Runtime:
         seed: int | None = None,
         switch_interval: float | None = SWITCH_INTERVAL,
         gc_threshold: int | None = GC_THRESHOLD,
+        dispatch: bool = True,
     ) -> Runtime:
         """Open the store in ``data_dir``, start the actors, and dispatch again every task the
         store holds as ready or running (crash recovery).
@@ -200,6 +203,10 @@ class Runtime:
             store_options: LMDB settings; default from the config's ``[store]`` table.
             prefetch: tasks one agent actor may hold at once.
             seed: seeds the supervisor's restart jitter (for reproducible tests).
+            dispatch: ``False`` opens it paused: runs are taken and recovered work is
+                counted, but no agent gets a task until :meth:`start_dispatching` (the
+                daemon opens its HTTP port first, so a task that kills the process cannot
+                keep it unreachable).
             switch_interval: sets ``sys.setswitchinterval`` for the process (``None``: leave
                 it). The runtime is many threads; with CPython's default of 5 ms, a thread
                 that let go of the GIL for an fsync or a queue waits up to 5 ms to get it back
@@ -228,7 +235,7 @@ class Runtime:
         store = Store.open(data_dir, options)
         try:
             metrics = RuntimeMetrics(registry or CollectorRegistry())
-            return cls(loaded, store, metrics, prefetch=prefetch, seed=seed)
+            return cls(loaded, store, metrics, prefetch=prefetch, seed=seed, dispatch=dispatch)
         except BaseException:
             store.close()
             raise
@@ -311,6 +318,11 @@ class Runtime:
         self._orchestrator.tell(Resolve(escalation_id, action, feedback, reply))
         escalation: Escalation = reply.get(timeout=timeout)
         return escalation
+
+    def start_dispatching(self) -> None:
+        """Start handing tasks to agents (after ``Runtime.open(..., dispatch=False)``)."""
+        self._require_open()
+        self._orchestrator.tell(Resume())
 
     def cancel(
         self, run_id: str, reason: str = "cancelled", *, timeout: float | None = 30.0

@@ -136,7 +136,9 @@ def serve(options: ServeOptions) -> int:
         )
     started = time.monotonic()
     try:
-        runtime = Runtime.open(options.config, options.data)
+        # Paused until the port is open: recovered work that kills the process must not keep
+        # the daemon unreachable (its attempts count at each open; see the README).
+        runtime = Runtime.open(options.config, options.data, dispatch=False)
     except StoreLocked as exc:
         raise ServeError(
             f"{exc} (is another `handoffs serve` running on {options.data}?)"
@@ -205,6 +207,7 @@ def _run(
     host = f"[{options.host}]" if ":" in options.host else options.host or "0.0.0.0"
     if server.started:
         _log_listening(options, host, port, token is not None, started)
+    runtime.start_dispatching()
     while not signals.stop.wait(0.25):
         if not thread.is_alive():
             log_event(log, logging.ERROR, "server.died", "the HTTP server stopped by itself")
