@@ -66,7 +66,7 @@ _digest_encoder = msgspec.msgpack.Encoder(order="sorted")
 #: The GIL switch interval the runtime asks for (see ``Runtime.open``).
 SWITCH_INTERVAL = 0.0005
 #: The garbage collector's youngest-generation threshold the runtime asks for, at least.
-GC_THRESHOLD = 10_000
+GC_THRESHOLD = 100_000
 
 #: The largest run input accepted, encoded (the daemon's body limit is 1 MiB).
 MAX_INPUT_BYTES = 1 << 20
@@ -214,8 +214,10 @@ class Runtime:
             gc_threshold: raises the cyclic garbage collector's youngest-generation threshold
                 to at least this (``None``: leave it). Under load the runtime keeps a few
                 hundred objects per run in flight, so CPython's default of 700 ran a young
-                collection every few decisions (an eighth of the CPU in the benchmark);
-                nearly everything the runtime makes is freed by reference counting anyway.
+                collection every few decisions (an eighth of the CPU in the benchmark), and
+                with thousands of runs in flight 10,000 still let full collections of the
+                large heap take a fifth of it; nearly everything the runtime makes is freed
+                by reference counting anyway.
 
         Raises:
             ConfigError: the config is invalid.
