@@ -207,6 +207,12 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._marking: dict[str, int] = {}
         #: Opened paused (``Resume`` ends it): recovered work waits, nothing is dispatched.
         self._paused = paused
+        #: The stages with a ``queue_timeout``, by (pipeline, stage).
+        self._queue_limits = {
+            key: stage.spec.queue_timeout
+            for key, stage in pipelines.stages.items()
+            if stage.spec.queue_timeout is not None
+        }
         self._stall = Stall()
         self._tally = Tally()
         self._settles = False
@@ -560,7 +566,7 @@ class Orchestrator(Results, Requests, ThreadActor):
             self._retry_later(stall.backoff())
             return
         held, stall.held = list(stall.held), type(stall.held)()
-        stall.retrying = True
+        stall.retry(True)
         went_in = 0
         failed: list[tuple[Any, BaseException]] = []
         try:
@@ -578,7 +584,7 @@ class Orchestrator(Results, Requests, ThreadActor):
                     failed.append((event, error))
                     self._reload_holding([event])
         finally:
-            stall.retrying = False
+            stall.retry(False)
         if not failed:
             stall.end()
             for role in list(self._dispatcher.roles()):
@@ -683,11 +689,12 @@ class Orchestrator(Results, Requests, ThreadActor):
             return
         if live.queued_at == 0.0:
             live.queued_at = time.monotonic()
-            limit = self._pipelines.stage(live.record.pipeline, live.record.stage).spec
-            if limit.queue_timeout is not None:
+            limits = self._queue_limits
+            limit = limits.get((live.record.pipeline, live.record.stage)) if limits else None
+            if limit is not None:
                 expired = QueueExpired(live.record.task_id, live.record.attempt)
                 ref = self.actor_ref
-                self._timers.call_later(limit.queue_timeout, lambda: ref.tell(expired))
+                self._timers.call_later(limit, lambda: ref.tell(expired))
         if self._stall.reason is not None or self._paused:
             # No agent works while nothing can be stored (or before the runtime resumes).
             self._dispatcher.enqueue(live.record.role, live.record.task_id)

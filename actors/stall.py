@@ -64,6 +64,9 @@ class Stall:
         self.reason: str | None = None
         #: True while the held events are being decided again (one commit each).
         self.retrying = False
+        #: Whether events are held and callers turned away (stalled, not retrying). A plain
+        #: attribute: the orchestrator reads it once per message.
+        self.holding = False
         #: Events to decide once the store takes writes, oldest first.
         self.held: deque[Any] = deque()
         #: Rounds in which an event's decision failed while others went in, by event.
@@ -73,10 +76,10 @@ class Stall:
         #: About how many bytes the refused commit wrote: the room a retry waits for.
         self.need = 0
 
-    @property
-    def holding(self) -> bool:
-        """Whether events are held and callers turned away (stalled, not retrying)."""
-        return self.reason is not None and not self.retrying
+    def retry(self, retrying: bool) -> None:
+        """The held events are being decided again (``True``), or that is over."""
+        self.retrying = retrying
+        self.holding = self.reason is not None and not retrying
 
     def begin(self, reason: str, events: list[Any], need: int) -> None:
         """A commit of about ``need`` bytes failed for ``reason``: hold ``events`` (before
@@ -87,6 +90,7 @@ class Stall:
             self.need = 0
         self.need = max(self.need, need)
         self.reason = reason
+        self.holding = not self.retrying
         self.failures += 1
         self.held.extendleft(reversed(events))
 
@@ -103,6 +107,7 @@ class Stall:
         )
         self.reason = None
         self.retrying = False
+        self.holding = False
         self.need = 0
         self.strikes.clear()
         self.failures = 0
