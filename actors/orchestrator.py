@@ -486,15 +486,10 @@ class Orchestrator(Results, Requests, ThreadActor):
         if group is None:
             return
         if error is not None:
-            reason = refusal(error)
-            if reason is not None:
-                self._stall_on(group, reason)
-                return
-            log.critical("orchestrator: commit failed, reloading from the store: %s", error)
-            for reply in group.replies:
-                reply.set_exception(exc_info=(type(error), error, error.__traceback__))
-            self._fail_open(error)
-            self._recover(soft=True)
+            # Any failed commit stalls, with backoff: reloading and dispatching again at once
+            # would loop while the failure lasts (and it may: a corrupt page, a bug).
+            reason = refusal(error) or f"commit failed: {type(error).__name__}: {error}"
+            self._stall_on(group, reason)  # logs the reason once per stall
             return
         self._complete(group)
 

@@ -1,7 +1,7 @@
 """When the store refuses writes: the orchestrator stalls instead of looping.
 
-A commit that fails because the store cannot take writes (its map at ``max_map_size``, the
-disk full, an I/O error) voids what it held, as any failed commit does, but nothing is lost
+A commit that fails, because the store cannot take writes (its map at ``max_map_size``, the
+disk full, an I/O error) or for any other reason, voids what it held, but nothing is lost
 and nothing runs twice: a caller's request (submit, resolve, cancel) is answered with
 ``StoreUnavailable`` (nothing of it was done), and every event that needed a decision (an
 agent's result, a lease expiry, a role going down) is held, to be decided again. Memory is
@@ -11,10 +11,9 @@ are answered at once with ``StoreUnavailable``.
 
 With backoff, the orchestrator tries again once the store has room for what was refused
 (``Store.room_for``, which writes nothing): it decides the held events one at a time, each
-in its own commit. When all go in, the stall ends
-and dispatching resumes. An event whose decision keeps failing while others go in holds a
-decision that cannot be stored (too large, say): it is isolated, and its run fails with the
-reason.
+in its own commit. When all go in, the stall ends and dispatching resumes. An event whose
+decision keeps failing while others go in holds a decision that cannot be stored (too
+large, say): it is isolated, and its run fails with the reason.
 
 Owned by the orchestrator and used only on its thread.
 """

@@ -15,4 +15,14 @@ in their modules), :mod:`bench.footprint` (threads, RSS and the ideal for g),
 :mod:`bench.child`, :mod:`bench.report`, :mod:`bench.ab`.
 """
 
+import sys
+from pathlib import Path
+
 __all__: list[str] = []
+
+# Run from the checkout (`python -m bench`, and each row's child process), the checkout is
+# first on sys.path, where the folder `handoffs/` would shadow the installed package (a wheel,
+# or an editable install mapping `handoffs.actors` and the rest): it goes last instead.
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT]
+sys.path.append(str(_ROOT))

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from handoffs.store import Store
+# `python -m pytest` from the checkout puts the checkout first on sys.path, where the folder
+# `handoffs/` would shadow the installed package (a wheel, or an editable install, which maps
+# `handoffs.actors` and the rest into it). The checkout goes last instead: it still serves
+# what is not installed (`bench`), and the tests run against what is.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT]
+sys.path.append(str(ROOT))
+
+import pytest  # noqa: E402
+from handoffs.store import Store  # noqa: E402
 
 
 @pytest.fixture
