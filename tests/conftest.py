@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT]
 sys.path.append(str(ROOT))
+# The same for the processes the tests start (`python -m handoffs ...` from the checkout):
+# Python 3.11's safe path keeps the current directory off their sys.path.
+os.environ["PYTHONSAFEPATH"] = "1"
 
 import pytest  # noqa: E402
 from handoffs.store import Store  # noqa: E402

@@ -3,6 +3,7 @@ deaths its run escalates, instead of killing every restart for ever."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ def test_a_task_that_kills_the_process_escalates_after_max_attempts(tmp_path: Pa
     for _ in range(8):
         done = subprocess.run(
             [sys.executable, str(CHILD), str(data)],
+            env={**os.environ, "PYTHONPATH": str(CHILD.parent)},  # its agent's module
             capture_output=True,
             text=True,
             timeout=120,
