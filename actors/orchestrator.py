@@ -263,7 +263,7 @@ class Orchestrator(Results, Requests, ThreadActor):
         now = time.time()
         pending = [r for r in self._store.pending_tasks() if r.run_id in self._runs]
         if not soft:
-            counted = self._count_orphans(pending, now)
+            counted = self._count_orphans(pending)
             if counted is None:  # the store refused: dispatch as they are
                 self._recover(soft=True)
                 return
@@ -277,9 +277,11 @@ class Orchestrator(Results, Requests, ThreadActor):
             delay = 0.0 if record.not_before is None else record.not_before - now
             self._dispatch_later(live, delay)
 
-    def _count_orphans(self, records: list[TaskRecord], now: float) -> list[TaskRecord] | None:
-        """Count the attempt of every task written running (see ``_recover``) in one commit;
-        return what is left to dispatch, or ``None`` if the commit failed."""
+    def _count_orphans(self, records: list[TaskRecord]) -> list[TaskRecord] | None:
+        """Every task written running (see ``_recover``) fails its attempt, as an agent's
+        failure does (retried with backoff, or escalated after ``max_attempts``), all in one
+        commit that also dispatches the retries. Return the other records, to dispatch, or
+        ``None`` if the commit failed."""
         left: list[TaskRecord] = []
         for rec in records:
             stage = self._pipelines.stages.get((rec.pipeline, rec.stage))
@@ -287,45 +289,11 @@ class Orchestrator(Results, Requests, ThreadActor):
             if rec.state != "running" or stage is None or run is None:
                 left.append(rec)
                 continue
-            error = f"the process stopped while attempt {rec.attempt} ran"
+            live = self._live[rec.task_id] = LiveTask(rec)
             batch = Batch(check=False)
             self._open.append(batch)
-            batch.event(
-                "task.failed",
-                run_id=rec.run_id,
-                pipeline=rec.pipeline,
-                stage=rec.stage,
-                task_id=rec.task_id,
-                attempt=rec.attempt,
-                detail=error,
-            )
-            if rec.attempt >= stage.spec.max_attempts:
-                live = self._live[rec.task_id] = LiveTask(rec)
-                self._finish_task(live, batch, error=error)
-                summary = f"{rec.stage} failed on all {rec.attempt} attempts; last: {error}"
-                self._escalate(
-                    run,
-                    rec.stage,
-                    "retries_exhausted",
-                    summary,
-                    batch,
-                    retry_stage=rec.stage,
-                    approve_stage=None,
-                    artifact_id=None,
-                    feedback=list(rec.feedback),
-                )
-                continue
-            counted = msgspec.structs.replace(
-                rec,
-                state="ready",
-                attempt=rec.attempt + 1,
-                lease_deadline=None,
-                updated_at=now,
-                last_error=error,
-            )
-            batch.put_task(counted, was="running")
-            self._put_run(run, batch, attempts={**run.attempts, rec.stage: counted.attempt})
-            left.append(counted)
+            error = f"the process stopped while attempt {rec.attempt} ran"
+            self._failure(live, run, stage, batch, "retries_exhausted", error, [])
         if not self._open:
             return left
         failed = self._commit_open_inline()
