@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pykka
 from handoffs.actors.handle import AgentHandle, TaskKey
 from handoffs.actors.inbox import ThreadActor
 from handoffs.actors.protocol import Perform
-from handoffs.actors.work import AgentCall, AgentContext, Seat, make_call
+from handoffs.actors.work import AgentCall, Seat, make_call
 
 __all__ = ["AgentActor", "AgentFactory", "is_async_agent", "make_agent_factory"]
 
@@ -63,42 +62,21 @@ class AgentActor(ThreadActor):
     use_daemon_thread = True
 
     @classmethod
-    def launch(
-        cls,
-        role: str,
-        index: int,
-        factory: AgentFactory,
-        orchestrator: pykka.ActorRef[Any],
-        supervisor: pykka.ActorRef[Any] | None,
-        generation: int = 0,
-        *,
-        context: AgentContext | None = None,
-        prefetch: int = 4,
-    ) -> AgentHandle:
-        """Start an actor; return the orchestrator's handle on it (holding up to ``prefetch``
-        tasks, so the thread never idles waiting for the orchestrator)."""
+    def launch(cls, seat: Seat, factory: AgentFactory, *, prefetch: int = 4) -> AgentHandle:
+        """Start an actor in ``seat``; return the orchestrator's handle on it (holding up to
+        ``prefetch`` tasks, so the thread never idles waiting for the orchestrator)."""
         withdrawn: set[TaskKey] = set()
-        ref = cls.start(
-            role, index, factory, orchestrator, supervisor, generation, context, withdrawn
-        )
+        ref = cls.start(seat, factory, withdrawn)
         return AgentHandle(
             ref, capacity=prefetch, cancels=False, send=ref.tell, withdraw=withdrawn.add
         )
 
     def __init__(
-        self,
-        role: str,
-        index: int,
-        factory: AgentFactory,
-        orchestrator: pykka.ActorRef[Any],
-        supervisor: pykka.ActorRef[Any] | None,
-        generation: int = 0,
-        context: AgentContext | None = None,
-        withdrawn: set[TaskKey] | None = None,
+        self, seat: Seat, factory: AgentFactory, withdrawn: set[TaskKey] | None = None
     ) -> None:
         super().__init__()
-        seat = self._seat = Seat(role, index, generation, orchestrator, supervisor, context)
-        self.role, self.index, self.name = role, index, seat.name
+        self._seat = seat
+        self.role, self.index, self.name = seat.role, seat.index, seat.name
         self._factory = factory
         self._reporter = seat.reporter
         #: Attempts the orchestrator no longer wants (set from its thread): skipped here.

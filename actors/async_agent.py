@@ -29,7 +29,7 @@ from handoffs.actors.agent import AgentFactory
 from handoffs.actors.handle import AgentHandle, TaskKey
 from handoffs.actors.inbox import ThreadActor
 from handoffs.actors.protocol import Perform
-from handoffs.actors.work import AgentCall, AgentContext, Seat, make_call
+from handoffs.actors.work import AgentCall, Seat, make_call
 
 __all__ = ["AsyncAgentActor"]
 
@@ -44,40 +44,19 @@ class AsyncAgentActor(ThreadActor):
     use_daemon_thread = True
 
     @classmethod
-    def launch(
-        cls,
-        role: str,
-        index: int,
-        factory: AgentFactory,
-        orchestrator: pykka.ActorRef[Any],
-        supervisor: pykka.ActorRef[Any] | None,
-        generation: int = 0,
-        *,
-        context: AgentContext | None = None,
-        concurrency: int = 1,
-    ) -> AgentHandle:
-        """Start the role's loop; return the orchestrator's handle on it (``concurrency``
-        tasks in flight at once)."""
-        loop = _Loop(f"{role}/{index}.{generation}")
-        ref = cls.start(role, index, factory, orchestrator, supervisor, generation, context, loop)
+    def launch(cls, seat: Seat, factory: AgentFactory, *, concurrency: int = 1) -> AgentHandle:
+        """Start the role's loop in ``seat``; return the orchestrator's handle on it
+        (``concurrency`` tasks in flight at once)."""
+        loop = _Loop(seat.name)
+        ref = cls.start(seat, factory, loop)
         return AgentHandle(
             ref, capacity=concurrency, cancels=True, send=loop.deliver, withdraw=loop.withdraw
         )
 
-    def __init__(
-        self,
-        role: str,
-        index: int,
-        factory: AgentFactory,
-        orchestrator: pykka.ActorRef[Any],
-        supervisor: pykka.ActorRef[Any] | None,
-        generation: int = 0,
-        context: AgentContext | None = None,
-        loop: _Loop | None = None,
-    ) -> None:
+    def __init__(self, seat: Seat, factory: AgentFactory, loop: _Loop | None = None) -> None:
         super().__init__()
-        seat = self._seat = Seat(role, index, generation, orchestrator, supervisor, context)
-        self.role, self.index, self.name = role, index, seat.name
+        self._seat = seat
+        self.role, self.index, self.name = seat.role, seat.index, seat.name
         self._factory = factory
         self._reporter = seat.reporter
         self._loop = loop or _Loop(self.name)

@@ -36,7 +36,7 @@ from handoffs.actors.protocol import (
     RoleUp,
 )
 from handoffs.actors.timers import Timers
-from handoffs.actors.work import AgentContext
+from handoffs.actors.work import AgentContext, Seat
 from handoffs.messages import RestartPolicy
 
 __all__ = [
@@ -243,14 +243,13 @@ class Supervisor(ThreadActor):
             knowledge=self._knowledge,
             queue_times=self._metrics.task_queue.shard(spec.role),
         )
-        args = (spec.role, index, spec.factory, orchestrator, self.actor_ref, state.generation)
+        seat = Seat(spec.role, index, state.generation, orchestrator, self.actor_ref, context)
         if spec.run_async:
-            handle = AsyncAgentActor.launch(*args, context=context, concurrency=spec.concurrency)
+            handle = AsyncAgentActor.launch(seat, spec.factory, concurrency=spec.concurrency)
         else:
-            handle = AgentActor.launch(*args, context=context, prefetch=self._prefetch)
-        name = f"{spec.role}/{index}.{state.generation}"
-        state.children[index] = (handle.ref, name)
-        orchestrator.tell(ActorStarted(spec.role, index, handle, name))
+            handle = AgentActor.launch(seat, spec.factory, prefetch=self._prefetch)
+        state.children[index] = (handle.ref, seat.name)
+        orchestrator.tell(ActorStarted(spec.role, index, handle, seat.name))
 
     def _on_exit(self, msg: ActorExited) -> None:
         state = self._roles.get(msg.role)
