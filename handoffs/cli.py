@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from handoffs.bench_cli import bench
-from handoffs.config import check_config
+from handoffs.config import inspect_config
+from handoffs.config_summary import summarize
 from handoffs.daemon.commands import DAEMON_COMMANDS
 from handoffs.tables import format_table
 
@@ -81,12 +82,13 @@ def demo(runs: int, data: Path | None) -> None:
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check(config: Path) -> None:
     """Validate CONFIG: agents import, contracts exist, stages connect, loops are bounded."""
-    problems = check_config(config)
-    if problems:
-        for problem in problems:
-            click.echo(f"error: {problem}", err=True)
+    loaded, problems = inspect_config(config)
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if loaded is None:
         sys.exit(1)
-    click.echo(f"{config}: ok")
+    for line in summarize(loaded, str(config)):
+        click.echo(line)
 
 
 for _command in DAEMON_COMMANDS:

@@ -1,16 +1,13 @@
 """Loading a runtime config from TOML: decode with msgspec, register user contracts, import
-agents, compile the pipelines. Every error names the key, and the line where it can be found.
+agents, compile the pipelines. Every problem is found at once, each naming its key and,
+from a file, ``FILE:LINE:`` where that key is written.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-
-import msgspec
 
 from handoffs.actors import (
     AgentFactory,
@@ -19,25 +16,25 @@ from handoffs.actors import (
     is_async_agent,
     make_agent_factory,
 )
+from handoffs.config_decode import Key, Problem, decode_config, json_path
+from handoffs.config_lines import KeyLines
 from handoffs.messages import (
-    NAME_PATTERN,
     Config,
     ConfigError,
     ContractError,
     ContractRegistry,
+    LLMSpec,
     PipelineSpec,
     RoleSpec,
     StageSpec,
-    field_of,
+    StoreSpec,
     import_object,
 )
 
-__all__ = ["MAX_THREADS", "LoadedConfig", "check_config", "load_config"]
+__all__ = ["MAX_THREADS", "LoadedConfig", "check_config", "inspect_config", "load_config"]
 
 #: The most threads one sync role may run (``concurrency``).
 MAX_THREADS = 256
-
-T = TypeVar("T")
 
 
 class LoadedConfig:
@@ -69,128 +66,78 @@ class LoadedConfig:
         self.asynchronous |= asynchronous or set()
         problems = _concurrency_problems(config, self.asynchronous) + _size_problems(config)
         if problems:
-            raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+            raise ConfigError("invalid config:\n  " + "\n  ".join(p.message for p in problems))
 
 
-def _decode(text: str, source: str) -> Config:
+# ------------------------------------------------------------------------------ importing
+
+
+def _import(path: str) -> object:
+    """``import_object``, with any exception the module raises while it imports said in one
+    line: a traceback from user code is not what ``handoffs check`` should print."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        # msgspec writes a dict key as `[...]`; checking each named table first gives the
-        # error its full path (`$.roles.writer.concurrency`).
-        for path, raw, tp in _named_tables(data):
-            _convert(raw, tp, path)
-        return _convert(data, Config, "$")
-    except _Invalid as exc:
-        unknown = re.search(r"unknown field `([^`]+)`", exc.message)
-        where = f"{exc.path}.{unknown.group(1)}" if unknown else exc.path
-        raise ConfigError(
-            f"{source}: {exc.message}", path=exc.path, line=_line_of(text, where)
+        return import_object(path)
+    except ContractError:
+        raise
+    except (Exception, SystemExit) as exc:
+        module = path.partition(":")[0]
+        said = " ".join(str(exc).split())
+        raise ContractError(
+            f"importing module {module!r} raised {type(exc).__name__}"
+            + (f": {said}" if said else "")
         ) from None
 
 
-class _Invalid(Exception):
-    def __init__(self, message: str, path: str) -> None:
-        self.message = message
-        self.path = path
-
-
-def _convert(raw: object, tp: type[T], at: str) -> T:
-    try:
-        return msgspec.convert(raw, tp)
-    except msgspec.ValidationError as exc:
-        inner = field_of(exc) or "$"
-        message = str(exc).split(" - at `")[0]
-        raise _Invalid(message, at + inner.removeprefix("$")) from None
-
-
-def _named_tables(data: dict[str, Any]) -> Iterator[tuple[str, object, type[Any]]]:
-    """Each role, pipeline and stage table with its path, inner tables first."""
-    for name, raw in _table(data.get("roles")).items():
-        yield f"$.roles.{_key(name, '$.roles')}", raw, RoleSpec
-    for pname, pipeline in _table(data.get("pipelines")).items():
-        at = f"$.pipelines.{_key(pname, '$.pipelines')}"
-        for sname, stage in _table(_table(pipeline).get("stages")).items():
-            yield f"{at}.stages.{_key(sname, at + '.stages')}", stage, StageSpec
-        yield at, pipeline, PipelineSpec
-
-
-def _table(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _key(name: str, at: str) -> str:
-    if not re.match(NAME_PATTERN, name):
-        raise _Invalid(f"name {name!r} must match {NAME_PATTERN}", at)
-    return name
-
-
-def _line_of(text: str, path: str) -> int | None:
-    """Best effort: the line of the TOML key at JSON path ``$.a.b.c``."""
-    parts = [p for p in re.split(r"\.|\[\d+\]", path.removeprefix("$")) if p]
-    lines = text.splitlines()
-    header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
-    best: tuple[int, int] | None = None  # (matched parts, line index)
-    for i, line in enumerate(lines):
-        m = header.match(line)
-        if m is None:
-            continue
-        names = [n.strip().strip('"') for n in m.group(1).split(".")]
-        if names == parts[: len(names)] and (best is None or len(names) > best[0]):
-            best = (len(names), i)
-    start, depth = (best[1] + 1, best[0]) if best else (0, 0)
-    rest = parts[depth:]
-    if not rest:
-        return start if best else None
-    key = re.compile(r"(^|[\s{,])" + re.escape(rest[0]) + r"\s*=")
-    for i in range(start, len(lines)):
-        if i > start and header.match(lines[i]):
-            break
-        if key.search(lines[i]):
-            return i + 1
-    return start if best else None
-
-
-def _read(source: str | Path | Config) -> tuple[Config, ContractRegistry, Path | None]:
-    path: Path | None = None
-    if isinstance(source, Config):
-        config = source
-    else:
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from None
-        config = _decode(text, str(path))
+def _contracts(config: Config) -> tuple[ContractRegistry, list[Problem], set[str]]:
     registry = ContractRegistry()
+    problems: list[Problem] = []
+    failed: set[str] = set()
     for name, import_path in config.contracts.items():
+        key = ("contracts", name)
         try:
+            _import(import_path)
             registry.register(import_path, name=name)
         except ContractError as exc:
-            raise ConfigError(str(exc), path=f"$.contracts.{name}") from None
-    return config, registry, path
+            problems.append(Problem(f"contract {name!r}: {exc} at `{json_path(key)}`", key))
+            failed.add(name)
+    return registry, problems, failed
 
 
-def _agent(role: str, import_path: str) -> tuple[AgentFactory, bool]:
-    """The role's agent factory, and whether the agent is ``async def``."""
-    try:
-        agent = import_object(import_path)
-        return make_agent_factory(agent), is_async_agent(agent)
-    except (ContractError, TypeError) as exc:
-        raise ConfigError(f"agent of role {role!r}: {exc}", path=f"$.roles.{role}.agent") from None
+def _agents(
+    config: Config,
+) -> tuple[dict[str, AgentFactory], set[str], list[Problem]]:
+    """Each role's agent factory, the ``async def`` ones, and the agents that do not import."""
+    agents: dict[str, AgentFactory] = {}
+    asynchronous: set[str] = set()
+    problems: list[Problem] = []
+    for role, spec in config.roles.items():
+        if spec.agent is None:
+            continue
+        key = ("roles", role, "agent")
+        try:
+            agent = _import(spec.agent)
+            agents[role] = make_agent_factory(agent)
+        except (ContractError, TypeError) as exc:
+            problems.append(Problem(f"agent of role {role!r}: {exc} at `{json_path(key)}`", key))
+            continue
+        if is_async_agent(agent):
+            asynchronous.add(role)
+    return agents, asynchronous, problems
 
 
-def _role_problems(config: Config, registry: ContractRegistry) -> list[str]:
+# ------------------------------------------------------------------------------ checking
+
+
+def _role_problems(config: Config, registry: ContractRegistry) -> list[Problem]:
     """A role names exactly one of ``agent`` and ``llm``; a model role can be called (its key
     variable is set, its prompt template renders, each of its stages' contracts can be
     sent as a strict schema)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     for role, spec in config.roles.items():
-        at = f"$.roles.{role}"
+        key = ("roles", role)
         if (spec.agent is None) == (spec.llm is None):
-            problems.append(f"role {role!r} needs exactly one of `agent` and `llm` at `{at}`")
+            message = f"role {role!r} needs exactly one of `agent` and `llm` at `{json_path(key)}`"
+            problems.append(Problem(message, key))
         elif spec.llm is not None:
             # Imported only for a config with a model role: the SDK takes a while to load.
             from handoffs.llm.check import llm_role_problems
@@ -201,72 +148,159 @@ def _role_problems(config: Config, registry: ContractRegistry) -> list[str]:
                 for stage in pipeline.stages.values()
                 if stage.role == role
             ]
-            problems.extend(llm_role_problems(role, spec.llm, stages, registry))
+            problems.extend(
+                Problem(p, _key_named(p, config))
+                for p in llm_role_problems(role, spec.llm, stages, registry)
+            )
     return problems
 
 
-def _size_problems(config: Config) -> list[str]:
+def _size_problems(config: Config) -> list[Problem]:
     """An output must fit the store many times over: at most a quarter of the map's cap."""
     cap = config.store.max_map_size
-    return [
-        f"max_output_bytes {stage.max_output_bytes} is over a quarter of the store's "
-        f"max_map_size ({cap}) at `$.pipelines.{pname}.stages.{sname}.max_output_bytes`"
-        for pname, pipeline in config.pipelines.items()
-        for sname, stage in pipeline.stages.items()
-        if stage.max_output_bytes > cap // 4
-    ]
+    problems: list[Problem] = []
+    for pname, pipeline in config.pipelines.items():
+        for sname, stage in pipeline.stages.items():
+            key = ("pipelines", pname, "stages", sname, "max_output_bytes")
+            if stage.max_output_bytes > cap // 4:
+                message = (
+                    f"max_output_bytes {stage.max_output_bytes} is over a quarter of the "
+                    f"store's max_map_size ({cap}) at `{json_path(key)}`"
+                )
+                problems.append(Problem(message, key))
+    return problems
 
 
-def _concurrency_problems(config: Config, asynchronous: set[str]) -> list[str]:
+def _concurrency_problems(config: Config, asynchronous: set[str]) -> list[Problem]:
     return [
-        f"role {role!r}: a sync agent runs one thread per unit of concurrency, at most "
-        f"{MAX_THREADS} (an `async def` agent runs up to 100000 tasks on one event loop) "
-        f"at `$.roles.{role}.concurrency`"
+        Problem(
+            f"role {role!r}: a sync agent runs one thread per unit of concurrency, at most "
+            f"{MAX_THREADS} (an `async def` agent runs up to 100000 tasks on one event loop) "
+            f"at `$.roles.{role}.concurrency`",
+            ("roles", role, "concurrency"),
+        )
         for role, spec in config.roles.items()
         if role not in asynchronous and spec.concurrency > MAX_THREADS
     ]
+
+
+def _key_named(message: str, config: Config) -> Key | None:
+    """The key a problem found by another module names: the longest key of ``config`` that
+    starts it (``pipelines.p.stages.s.next: ...``) or ends it (``... at `$.roles.r.llm```),
+    else the role it opens with (``role 'r': ...``)."""
+    best: Key | None = None
+    for key in _keys(config):
+        if len(key) > len(best or ()) and (
+            message.startswith(".".join(key) + ":") or message.endswith(f" at `{json_path(key)}`")
+        ):
+            best = key
+    if best is None:
+        role = re.match(r"role '([^']+)'", message)
+        best = ("roles", role.group(1)) if role else None
+    return best
+
+
+def _keys(config: Config) -> Iterator[Key]:
+    for role in config.roles:
+        yield ("roles", role)
+        yield from (("roles", role, f) for f in RoleSpec.__struct_fields__)
+        yield from (("roles", role, "llm", f) for f in LLMSpec.__struct_fields__)
+    for name in config.contracts:
+        yield ("contracts", name)
+    for pname, pipeline in config.pipelines.items():
+        at = ("pipelines", pname)
+        yield at
+        yield from ((*at, f) for f in PipelineSpec.__struct_fields__)
+        yield from ((*at, "trigger", f) for f in ("kind", "when"))
+        for sname in pipeline.stages:
+            yield (*at, "stages", sname)
+            yield from ((*at, "stages", sname, f) for f in StageSpec.__struct_fields__)
+    yield from (("store", f) for f in StoreSpec.__struct_fields__)
+
+
+def _problems(config: Config) -> tuple[LoadedConfig | None, list[Problem]]:
+    """Every problem of a decoded config: contracts, agents, roles, sizes, the pipelines."""
+    if not config.pipelines:
+        return None, [Problem("no pipelines: a config needs a [pipelines.NAME] table")]
+    registry, problems, failed = _contracts(config)
+    agents, asynchronous, agent_problems = _agents(config)
+    problems += agent_problems + _role_problems(config, registry)
+    asynchronous |= {r for r, spec in config.roles.items() if spec.llm is not None}
+    problems += _concurrency_problems(config, asynchronous) + _size_problems(config)
+    problems.extend(
+        Problem(p, _key_named(p, config))
+        for p in config_problems(config, registry)
+        # an output naming a contract that did not import is that contract's problem
+        if not any(f": unknown contract {name!r} " in p for name in failed)
+    )
+    if problems:
+        return None, problems
+    return LoadedConfig(config, registry, agents, None, asynchronous), []
+
+
+def _inspect(source: str | Path | Config) -> tuple[LoadedConfig | None, list[Problem], str]:
+    """The loaded config or every problem (each with its line, from a file), and the file."""
+    if isinstance(source, Config):
+        loaded, problems = _problems(source)
+        return loaded, problems, ""
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(f"cannot read config: {exc}")], str(path)
+    lines = KeyLines(text)
+    config, problems = decode_config(text, lines)
+    loaded = None
+    if config is not None:
+        loaded, problems = _problems(config)
+    if loaded is not None:
+        loaded.source = path
+    located = [
+        p if p.line is not None or p.key is None else p._replace(line=lines.line(p.key))
+        for p in problems
+    ]
+    return loaded, located, str(path)
+
+
+def _said(file: str, problem: Problem) -> str:
+    if not file:
+        return problem.message
+    line = f"{problem.line}:" if problem.line is not None else ""
+    return f"{file}:{line} {problem.message}"
+
+
+def inspect_config(source: str | Path | Config) -> tuple[LoadedConfig | None, list[str]]:
+    """The loaded config, or ``None`` and every problem it has, each naming its key, from a
+    file as ``FILE:LINE: message`` (``FILE: message`` for the whole file).
+
+    Loading imports the contracts and the agents.
+    """
+    loaded, problems, file = _inspect(source)
+    return loaded, [_said(file, p) for p in problems]
 
 
 def load_config(source: str | Path | Config) -> LoadedConfig:
     """Load and check a config from a TOML file path or a ``Config``.
 
     Raises:
-        ConfigError: the file is unreadable or malformed, a contract or agent does not import,
-            or the pipelines are unsound; the message names the key (and line).
+        ConfigError: the file is unreadable or malformed, a contract or agent does not import
+            (or raises while it imports), or the pipelines are unsound: every problem, one
+            per line, as :func:`inspect_config` says them. With one problem, ``path`` and
+            ``line`` are its key and line.
     """
-    config, registry, path = _read(source)
-    problems = _role_problems(config, registry)
-    if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-    agents: dict[str, AgentFactory] = {}
-    asynchronous: set[str] = set()
-    for role, spec in config.roles.items():
-        if spec.agent is not None:
-            agents[role], is_async = _agent(role, spec.agent)
-            if is_async:
-                asynchronous.add(role)
-    return LoadedConfig(config, registry, agents, path, asynchronous)
+    loaded, problems, file = _inspect(source)
+    if loaded is not None:
+        return loaded
+    if len(problems) > 1:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(_said(file, p) for p in problems))
+    (problem,) = problems
+    error = ConfigError(_said(file, problem))
+    error.path = json_path(problem.key) if problem.key is not None else None
+    error.line = problem.line
+    raise error
 
 
 def check_config(source: str | Path) -> list[str]:
-    """Every problem of a config file, each naming its key; empty when it is sound."""
-    try:
-        config, registry, _ = _read(source)
-    except ConfigError as exc:
-        return [str(exc)]
-    problems = _role_problems(config, registry)
-    asynchronous: set[str] = set()
-    for role, spec in config.roles.items():
-        if spec.llm is not None:
-            asynchronous.add(role)
-        if spec.agent is None:
-            continue
-        try:
-            _, is_async = _agent(role, spec.agent)
-        except ConfigError as exc:
-            problems.append(str(exc))
-            continue
-        if is_async:
-            asynchronous.add(role)
-    problems += _concurrency_problems(config, asynchronous) + _size_problems(config)
-    return problems + config_problems(config, registry)
+    """Every problem of a config file, each ``FILE:LINE: message`` naming its key; empty when
+    the config is sound (its contracts and agents import)."""
+    return inspect_config(source)[1]

@@ -36,9 +36,10 @@ def config(tmp_path: Path, instruction: str) -> Path:
     return path
 
 
-def refused(field: str) -> str:
+def refused(path: Path, field: str) -> str:
     return (
-        f"pipelines.p.stages.write.instruction: replacement field {field} is not allowed: {ALLOWED}"
+        f"{path}:11: pipelines.p.stages.write.instruction: replacement field {field} is not "
+        f"allowed: {ALLOWED}"
     )
 
 
@@ -58,14 +59,14 @@ def refused(field: str) -> str:
 )
 def test_a_field_that_is_not_a_plain_name_is_refused(tmp_path: Path, field: str) -> None:
     path = config(tmp_path, f"Write about {field}.")
-    assert check_config(path) == [refused(field)]
-    with pytest.raises(ConfigError, match=rf"^invalid config:\n  {re.escape(refused(field))}$"):
+    assert check_config(path) == [refused(path, field)]
+    with pytest.raises(ConfigError, match=rf"^{re.escape(refused(path, field))}$"):
         load_config(path)
 
 
 def test_each_bad_field_is_named_once(tmp_path: Path) -> None:
     path = config(tmp_path, "{topic} {topic.a} {n:>5} {topic.a}")
-    assert check_config(path) == [refused("{topic.a}"), refused("{n:>5}")]
+    assert check_config(path) == [refused(path, "{topic.a}"), refused(path, "{n:>5}")]
 
 
 def test_plain_names_and_escaped_braces_pass(tmp_path: Path) -> None:
@@ -75,14 +76,41 @@ def test_plain_names_and_escaped_braces_pass(tmp_path: Path) -> None:
     assert rendered == "Research ['a', 1] for None; {literal} braces stay."
 
 
-def test_a_broken_template_is_still_refused(tmp_path: Path) -> None:
-    assert check_config(config(tmp_path, "Write about {topic")) == [
-        "pipelines.p.stages.write.instruction: not a valid format string "
-        "(expected '}' before end of string)"
+@pytest.mark.parametrize(
+    ("instruction", "why"),
+    [
+        ("Write about {topic", "expected '}' before end of string"),
+        ("Write about topic}", "Single '}' encountered in format string"),
+        ("Write {about {topic}}", "unexpected '{' in field name"),
+    ],
+)
+def test_unbalanced_braces_are_refused_with_the_line(
+    tmp_path: Path, instruction: str, why: str
+) -> None:
+    path = config(tmp_path, instruction)
+    assert check_config(path) == [
+        f"{path}:11: pipelines.p.stages.write.instruction: not a valid format string ({why})"
+    ]
+
+
+def test_a_multi_line_instruction_is_found_at_its_key(tmp_path: Path) -> None:
+    # Text inside a multi-line string that looks like a table or a key is neither.
+    multi = 'instruction = """\nWrite {0}\n[pipelines.q.stages.w]\ninstruction = 1\n"""'
+    path = tmp_path / "config.toml"
+    path.write_text(
+        CONFIG.replace("instruction = {instruction!r}", multi)
+        + '\n[pipelines.q]\nstart = "w"\n\n[pipelines.q.stages.w]\nrole = "writer"\n'
+        'output = "Draft"\ninstruction = "{a.b}"\n'
+    )
+    assert check_config(path) == [
+        refused(path, "{0}"),
+        f"{path}:23: pipelines.q.stages.w.instruction: replacement field {{a.b}} is not "
+        f"allowed: {ALLOWED}",
     ]
 
 
 def test_the_check_command_names_the_stage_and_the_field(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["check", str(config(tmp_path, "About {topic[x]}."))])
-    assert result.exit_code == 1
-    assert f"error: {refused('{topic[x]}')}" in result.output
+    path = config(tmp_path, "About {topic[x]}.")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: {refused(path, '{topic[x]}')}\n"
