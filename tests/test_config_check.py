@@ -247,3 +247,18 @@ def test_the_demo_config_summary() -> None:
         "  coding: implement -> changelog -> docs",
         "    gate loop implement: at most 3 outputs, then escalation (max_revisions 2)",
     ]
+
+
+def test_a_model_role_problem_has_the_line_of_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HANDOFFS_NO_SUCH_KEY", raising=False)
+    text = GOOD.replace(
+        'agent = "fakes:review"\nconcurrency = 3',
+        'concurrency = 3\n[roles.reviewer.llm]\nmodel = "m"\napi_key_env = "HANDOFFS_NO_SUCH_KEY"',
+    )
+    path = write(tmp_path, text)
+    assert check_config(path) == [
+        f"{path}:8: role 'reviewer': the API key variable HANDOFFS_NO_SUCH_KEY is not set "
+        "(export it, or name another with api_key_env) at `$.roles.reviewer.llm.api_key_env`"
+    ]
