@@ -25,6 +25,7 @@ from litestar.exceptions import (
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from handoffs.actors import (
     EscalationNotFound,
@@ -53,6 +54,8 @@ from handoffs.store import InvalidKey, StoreClosed, StoreError, StoreFull
 __all__ = ["build_app", "to_api_error"]
 
 log = logging.getLogger("handoffs.daemon")
+
+_DOCUMENT_PATH = "/openapi.json"
 
 
 def to_api_error(exc: Exception) -> ApiError:
@@ -135,6 +138,17 @@ def _on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Error
     )
 
 
+def _document_only(app: ASGIApp) -> ASGIApp:
+    """Middleware of the schema router: only ``/openapi.json`` itself is served there."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].rstrip("/") != _DOCUMENT_PATH:
+            raise NotFoundException()
+        await app(scope, receive, send)
+
+    return middleware
+
+
 def build_app(
     runtime: Runtime,
     *,
@@ -154,8 +168,15 @@ def build_app(
             version=version("handoffs"),
             description="Submit runs, follow their handoffs, resolve escalations.",
             # Its own router, so Litestar's catch-all for unknown schema paths stays under
-            # /openapi.json/ and cannot answer for unknown API paths.
-            openapi_router=Router("/openapi.json", route_handlers=[], include_in_schema=False),
+            # /openapi.json/ and cannot answer for unknown API paths; and that catch-all
+            # (an HTML page) never answers: the router's middleware refuses every path but
+            # the document's own with the API's JSON 404.
+            openapi_router=Router(
+                _DOCUMENT_PATH,
+                route_handlers=[],
+                include_in_schema=False,
+                middleware=[_document_only],
+            ),
             render_plugins=[ApiSchema(structs, REQUEST_BODIES, OPTIONAL_BODIES)],
         ),
         logging_config=None,

@@ -1,10 +1,23 @@
-"""The daemon's front door, an ASGI wrapper around the API: the Host check, the token check,
-and the access log, for every request before any routing.
+"""The daemon's front door, an ASGI wrapper around the API: every check that needs no route,
+for every request before any routing, and the access log.
 
+- Scope: HTTP and lifespan only. Anything else (a websocket) is refused here, never passed
+  on: the checks below are written for HTTP requests and must not be bypassed.
 - Host: the ``Host`` header must name the address the daemon is bound to (DNS rebinding: a
   web page that got its own name pointed at 127.0.0.1 still sends its own name).
+- Headers that mean one thing (``Host``, ``Authorization``, ``Content-Type``, ``Origin``,
+  ``Sec-Fetch-Site``, ``Idempotency-Key``) appear at most once: two would be read differently
+  by different layers.
+- Cross-site: a web page the operator visits can send requests to the loopback daemon with a
+  valid ``Host``. A browser says where a request comes from: ``Origin`` must name this daemon
+  when present, and ``Sec-Fetch-Site: cross-site`` is refused.
 - Token: when the daemon has one, every request but ``/healthz`` must carry
   ``Authorization: Bearer <token>``; compared in constant time, taken from no other place.
+  Whether the request carried it is left in ``scope["state"]["authorized"]``, for routes
+  open to all that say more to an authorized caller.
+- Body: a request with a body must say ``Content-Type: application/json`` (a page can send
+  ``text/plain`` without asking the daemon first; it cannot send JSON that way).
+- ``HEAD``: served as the ``GET`` it stands for, without the body.
 - Access log: one line per request, method, path, status and duration; never a header.
 
 Runs on the server's event loop thread.
@@ -19,9 +32,18 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
+from typing import cast
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from handoffs.daemon.logs import log_event
 from handoffs.daemon.wire import ErrorBody, ErrorDetail
@@ -33,6 +55,18 @@ log = logging.getLogger("handoffs.daemon.access")
 
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _QUIET_PATHS = frozenset({"/healthz", "/metrics"})
+#: Headers a request may carry at most once, with the name an error gives.
+_SINGLE_HEADERS = {
+    b"authorization": "Authorization",
+    b"content-type": "Content-Type",
+    b"origin": "Origin",
+    b"sec-fetch-site": "Sec-Fetch-Site",
+    b"idempotency-key": "Idempotency-Key",
+}
+_JSON = "application/json"
+
+#: ``(status, code, message, field, extra headers)`` of a refused request.
+Refusal = tuple[int, str, str, str, list[tuple[bytes, bytes]]]
 
 
 def is_wildcard(host: str) -> bool:
@@ -83,7 +117,8 @@ def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[
 
 
 class Guard:
-    """Checks Host and token, then hands the request to ``app``; logs every request."""
+    """Checks scope, Host, origin, token and content type, then hands the request to
+    ``app``; logs every request."""
 
     def __init__(
         self,
@@ -100,35 +135,55 @@ class Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point."""
-        if scope["type"] != ScopeType.HTTP:
+        # Litestar's Scope type leaves lifespan out; the server sends it all the same.
+        kind: str = scope["type"]
+        if kind == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != ScopeType.HTTP:
+            # Fail closed: a websocket (or any later kind) never reaches the API. Closing
+            # before accepting makes the server answer the handshake with 403.
+            if kind == ScopeType.WEBSOCKET:
+                await send({"type": "websocket.close", "code": 1008, "reason": ""})
             return
         started = time.perf_counter()
         status = 0
+        head = scope["method"] == "HEAD"
+        body_done = False
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, body_done
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif head and message["type"] == "http.response.body":
+                # A HEAD answer has the GET's headers (Content-Length too) and no body.
+                if body_done:
+                    return
+                body_done = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
         headers = scope["headers"]
         path = scope["path"]
         try:
-            refused = self._refuse(headers, path)
-            if refused is None:
-                await self.app(scope, receive, send_and_note)
-            else:
+            refused, authorized = self._refuse(headers, path)
+            if refused is not None:
                 await _send_error(send_and_note, *refused)
+            else:
+                scope.setdefault("state", {})["authorized"] = authorized
+                if head:
+                    scope = cast(HTTPScope, {**scope, "method": "GET"})
+                await self.app(scope, receive, send_and_note)
         finally:
             level = logging.DEBUG if path in _QUIET_PATHS and status < 400 else logging.INFO
             client = scope.get("client")
+            method = "HEAD" if head else scope["method"]
             log_event(
                 log,
                 level,
                 "request",
-                f"{scope['method']} {path} {status}",
-                method=scope["method"],
+                f"{method} {path} {status}",
+                method=method,
                 path=path,
                 status=status,
                 ms=round((time.perf_counter() - started) * 1000, 2),
@@ -137,33 +192,105 @@ class Guard:
 
     def _refuse(
         self, headers: Iterable[tuple[bytes, bytes]], path: str
-    ) -> tuple[int, str, str, str, list[tuple[bytes, bytes]]] | None:
-        """``(status, code, message, field, extra headers)`` when the request is refused."""
-        hosts = [v for k, v in headers if k == b"host"]
+    ) -> tuple[Refusal | None, bool]:
+        """The refusal of a request, if it is refused; and whether it carried the token
+        (``True`` as well when the daemon has none)."""
+        named: dict[bytes, list[bytes]] = {}
+        has_body = False
+        for key, value in headers:
+            if key == b"host" or key in _SINGLE_HEADERS:
+                named.setdefault(key, []).append(value)
+            elif key == b"transfer-encoding" or (key == b"content-length" and value != b"0"):
+                has_body = True
+        hosts = named.get(b"host", [])
         if len(hosts) != 1:
-            return 400, "invalid_host", "the request needs exactly one Host header", "Host", []
+            return (
+                400,
+                "invalid_host",
+                "the request needs exactly one Host header",
+                "Host",
+                [],
+            ), False
         host = hosts[0].decode("latin-1").strip().lower()
         if host.rstrip(".") not in self.hosts and host not in self.hosts:
             # The value is the client's own text; the log line escapes it.
-            return 400, "invalid_host", "the Host header does not name this daemon", "Host", []
-        if self._token is None or path in self._open_paths:
-            return None
-        challenge = [(b"www-authenticate", b'Bearer realm="handoffs"')]
-        given = [v for k, v in headers if k == b"authorization"]
-        if len(given) != 1:
             return (
-                401,
-                "unauthorized",
-                "this daemon needs a bearer token",
-                "Authorization",
-                challenge,
+                400,
+                "invalid_host",
+                "the Host header does not name this daemon",
+                "Host",
+                [],
+            ), False
+        for key, name in _SINGLE_HEADERS.items():
+            if len(named.get(key, ())) > 1:
+                return (
+                    400,
+                    "invalid_header",
+                    f"the request has two {name} headers",
+                    name,
+                    [],
+                ), False
+        refused = self._cross_site(named)
+        if refused is not None:
+            return refused, False
+        authorized = self._token is None
+        if self._token is not None:
+            given = named.get(b"authorization")
+            refused = _check_token(self._token, given[0] if given else None)
+            authorized = refused is None
+            if refused is not None and path not in self._open_paths:
+                return refused, False
+        content_type = named.get(b"content-type")
+        if has_body and (
+            content_type is None
+            or content_type[0].partition(b";")[0].strip().lower() != _JSON.encode()
+        ):
+            return (
+                415,
+                "unsupported_media_type",
+                f"a request body must be sent as Content-Type: {_JSON}",
+                "Content-Type",
+                [],
+            ), authorized
+        return None, authorized
+
+    def _cross_site(self, named: dict[bytes, list[bytes]]) -> Refusal | None:
+        """Refuses what a browser says comes from another site."""
+        fetch_site = named.get(b"sec-fetch-site")
+        if fetch_site and fetch_site[0].strip().lower() == b"cross-site":
+            return (
+                403,
+                "cross_site",
+                "cross-site requests are refused (Sec-Fetch-Site: cross-site)",
+                "Sec-Fetch-Site",
+                [],
             )
-        scheme, _, credential = given[0].strip().partition(b" ")
-        # Compare even when the scheme is wrong, so timing says nothing about the token.
-        matches = hmac.compare_digest(credential.strip(), self._token)
-        if scheme.lower() != b"bearer" or not matches:
-            return 401, "unauthorized", "the bearer token is not valid", "Authorization", challenge
+        origin = named.get(b"origin")
+        if origin:
+            scheme, sep, authority = origin[0].decode("latin-1").strip().lower().partition("://")
+            if not sep or scheme not in ("http", "https") or authority not in self.hosts:
+                # "null" (a sandboxed page, a redirect) names no origin: refused too.
+                return 403, "foreign_origin", "the Origin header names another site", "Origin", []
         return None
+
+
+def _check_token(token: bytes, given: bytes | None) -> Refusal | None:
+    """The 401 for a missing or wrong bearer token."""
+    challenge = [(b"www-authenticate", b'Bearer realm="handoffs"')]
+    if given is None:
+        return (
+            401,
+            "unauthorized",
+            "this daemon needs a bearer token",
+            "Authorization",
+            challenge,
+        )
+    scheme, _, credential = given.strip().partition(b" ")
+    # Compare even when the scheme is wrong, so timing says nothing about the token.
+    matches = hmac.compare_digest(credential.strip(), token)
+    if scheme.lower() != b"bearer" or not matches:
+        return 401, "unauthorized", "the bearer token is not valid", "Authorization", challenge
+    return None
 
 
 async def _send_error(

@@ -12,10 +12,10 @@ import asyncio
 import functools
 import threading
 import time
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 from prometheus_client import generate_latest
@@ -23,6 +23,9 @@ from prometheus_client import generate_latest
 from handoffs.daemon.decode import check_input, decode_body
 from handoffs.daemon.errors import ApiError
 from handoffs.daemon.wire import (
+    ID_WHOLE,
+    MAX_SEQ,
+    NAME_WHOLE,
     ArtifactList,
     CancelRequest,
     EscalationList,
@@ -38,7 +41,7 @@ from handoffs.daemon.wire import (
     run_detail,
     run_summary,
 )
-from handoffs.messages import ID_PATTERN, NAME_PATTERN, Escalation, RunState
+from handoffs.messages import Escalation, RunState
 from handoffs.runtime import Runtime
 
 __all__ = ["OPTIONAL_BODIES", "PARAMETER_NAMES", "REQUEST_BODIES", "build_routes"]
@@ -57,8 +60,8 @@ PARAMETER_NAMES: Final = {
     "escalation_state": "state",
     "idempotency_key": "Idempotency-Key",
 }
-#: The pattern of ``handoffs.messages.IdempotencyKey`` (printable ASCII, no spaces).
-_IDEMPOTENCY_PATTERN: Final = r"^[\x21-\x7e]{1,200}$"
+#: The pattern of ``handoffs.messages.IdempotencyKey`` (printable ASCII, no spaces), whole.
+_IDEMPOTENCY_PATTERN: Final = r"^[\x21-\x7e]{1,200}$(?!\n)"
 #: How long ``GET /v1/events?wait=`` may hold a request open.
 MAX_WAIT_SECONDS: Final = 30.0
 _POLL_SECONDS: Final = 0.05
@@ -66,11 +69,11 @@ _POLL_SECONDS: Final = 0.05
 #: adds ``charset=utf-8``).
 METRICS_MEDIA_TYPE: Final = "text/plain; version=0.0.4"
 
-IdParam = Annotated[str, Parameter(pattern=ID_PATTERN)]
-NameQuery = Annotated[str | None, Parameter(pattern=NAME_PATTERN)]
+IdParam = Annotated[str, Parameter(pattern=ID_WHOLE)]
+NameQuery = Annotated[str | None, Parameter(pattern=NAME_WHOLE)]
 CursorQuery = Annotated[
     str | None,
-    Parameter(pattern=ID_PATTERN, description="The `cursor` of the previous page."),
+    Parameter(pattern=ID_WHOLE, description="The `cursor` of the previous page."),
 ]
 LimitQuery = Annotated[int, Parameter(ge=1, le=1000, description="Page size.")]
 PayloadQuery = Annotated[
@@ -233,7 +236,7 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
         tags=["artifacts"],
     )
     def list_artifacts(
-        run_id: Annotated[str | None, Parameter(pattern=ID_PATTERN)] = None,
+        run_id: Annotated[str | None, Parameter(pattern=ID_WHOLE)] = None,
         pipeline: NameQuery = None,
         stage: NameQuery = None,
         kind: NameQuery = None,
@@ -279,7 +282,9 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
         tags=["events"],
     )
     async def list_events(
-        after: Annotated[int, Parameter(ge=0, description="Return events after this seq.")] = 0,
+        after: Annotated[
+            int, Parameter(ge=0, le=MAX_SEQ, description="Return events after this seq.")
+        ] = 0,
         limit: Annotated[int, Parameter(ge=0, le=1000)] = 100,
         wait: Annotated[float, Parameter(ge=0, le=MAX_WAIT_SECONDS)] = 0.0,
     ) -> EventList:
@@ -295,12 +300,18 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
         sync_to_thread=True,
         operation_id="health",
         summary="ok, or degraded with reasons",
+        description="Open to all. Each reason is a summary (a role's name, not its error) "
+        "unless the request carries the token (or the daemon has none): then it says why.",
         tags=["operations"],
     )
-    def health() -> Health:
+    def health(request: Request[Any, Any, Any]) -> Health:
         ok, reasons = runtime.health()
         if stopping.is_set():
             ok, reasons = False, [*reasons, "shutting down"]
+        if not request.state.get("authorized", False):
+            # Each reason reads "summary: detail"; the detail (an agent's exception text,
+            # the store's error) is for operators only.
+            reasons = [reason.partition(": ")[0] for reason in reasons]
         return Health(status="ok" if ok else "degraded", reasons=reasons)
 
     @get(

@@ -178,6 +178,8 @@ def _run(
         uvicorn.Config(
             app,
             http="h11",
+            # The API speaks HTTP only; upgrades are not taken (the Guard refuses them too).
+            ws="none",
             loop="asyncio",
             lifespan="on",
             log_config=None,

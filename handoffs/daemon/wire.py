@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from handoffs.messages import (
+    ID_PATTERN,
+    NAME_PATTERN,
     Escalation,
     Event,
     Feedback,
@@ -27,9 +29,12 @@ from handoffs.messages import (
 )
 
 __all__ = [
+    "ID_WHOLE",
     "MAX_BODY_BYTES",
     "MAX_INPUT_DEPTH",
     "MAX_REASON_CHARS",
+    "MAX_SEQ",
+    "NAME_WHOLE",
     "ArtifactList",
     "CancelRequest",
     "ErrorBody",
@@ -56,6 +61,16 @@ MAX_INPUT_DEPTH = 32
 #: The longest reason a cancel request may give (the runtime keeps no more).
 MAX_REASON_CHARS = 2_000
 
+#: The largest journal sequence number a request may name (the store keys it in 8 bytes).
+MAX_SEQ = (1 << 63) - 1
+# Python's ``$`` also matches before a trailing newline, so ``"run-...\n"`` would pass an id
+# check. The lookahead refuses it and reads the same in JSON Schema's (ECMA 262) dialect,
+# where ``$`` is the end already.
+#: An id, whole (``handoffs.messages.ID_PATTERN`` with no trailing newline).
+ID_WHOLE = ID_PATTERN + r"(?!\n)"
+#: A name, whole (``handoffs.messages.NAME_PATTERN`` with no trailing newline).
+NAME_WHOLE = NAME_PATTERN + r"(?!\n)"
+
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
 RunInput = Annotated[dict[str, Any], msgspec.Meta(max_length=10_000)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON_CHARS)]
@@ -67,7 +82,7 @@ Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_REASON_CHARS)]
 class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``POST /v1/runs``: start a run of ``pipeline`` on ``input`` (a JSON object)."""
 
-    pipeline: Name
+    pipeline: Annotated[str, msgspec.Meta(pattern=NAME_WHOLE)]
     input: RunInput = {}
 
 

@@ -2,7 +2,8 @@
 
 The run's input steers them: ``topic`` names the draft, ``approve: false`` makes the
 reviewer reject every draft (so the run escalates), ``sleep`` makes the writer slow (for
-the drain-on-SIGTERM test).
+the drain-on-SIGTERM test), ``fail`` and ``invalid`` make its first attempts fail.
+``Broken`` never starts (its role is down at once).
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ import time
 from handoffs.messages import Draft, Feedback, QualityMarkers, Result, Task, Verdict
 
 
-def write(task: Task) -> Result:
-    """A draft about the input's topic, with quality markers."""
+def write(task: Task) -> Result | Verdict:
+    """A draft about the input's topic, with quality markers. The first ``fail`` attempts
+    raise, and the ``invalid`` attempts after those return a Verdict (not a Draft)."""
+    failing = task.input.get("fail", 0)
+    if isinstance(failing, int) and task.attempt <= failing:
+        raise RuntimeError(f"attempt {task.attempt} fails")
+    invalid = task.input.get("invalid", 0)
+    if isinstance(invalid, int) and task.attempt <= failing + invalid:
+        return Verdict(approved=True)
     pause = task.input.get("sleep")
     if isinstance(pause, int | float) and pause > 0:
         time.sleep(float(pause))
@@ -37,3 +45,13 @@ def review(task: Task) -> Verdict:
             )
         ],
     )
+
+
+class Broken:
+    """An agent whose setup fails, with text only an operator should read (``down.toml``)."""
+
+    def setup(self) -> None:
+        raise RuntimeError("api key sk-do-not-show rejected by the model endpoint")
+
+    def __call__(self, task: Task) -> Result:
+        raise AssertionError("never started")

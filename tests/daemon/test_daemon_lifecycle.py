@@ -181,7 +181,7 @@ def test_logs_are_one_json_object_per_line(start_daemon: Any) -> None:
 
     daemon: Daemon = start_daemon()
     daemon.http.get("/v1/runs")
-    daemon.http.post("/v1/runs", content=b"{")
+    daemon.http.post("/v1/runs", content=b"{", headers={"Content-Type": "application/json"})
     assert daemon.stop() == 0
     records = [json.loads(line) for line in daemon.log().splitlines() if line.strip()]
     assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
