@@ -81,7 +81,11 @@ def demo(runs: int, data: Path | None) -> None:
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check(config: Path) -> None:
-    """Validate CONFIG: agents import, contracts exist, stages connect, loops are bounded."""
+    """Validate CONFIG: agents import, contracts exist, stages connect, loops are bounded.
+
+    Every problem is printed as FILE:LINE: message (exit 1); a sound config gets a summary
+    of its pipelines, loops and roles.
+    """
     loaded, problems = inspect_config(config)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
