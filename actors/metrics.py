@@ -13,6 +13,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Iterator
 
+from handoffs.actors.decision import Decision
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -177,18 +178,20 @@ class Tally:
         self.run_states: dict[str, int] = {}
         self.run_revisions: list[int] = []
 
-    def handoff(self, pipeline: str, stage: str, outcome: str, seconds: float) -> None:
-        """One recorded output and the agent time it took."""
-        key = (pipeline, stage, outcome)
-        self.handoffs[key] = self.handoffs.get(key, 0) + 1
-        self.durations.append((pipeline, stage, seconds))
-
-    def run_state(self, before: str | None, after: str) -> None:
-        """A run moved from ``before`` (``None``: new) to ``after``."""
+    def add(self, decision: Decision) -> None:
+        """Count one committed decision."""
+        handoffs = self.handoffs
+        for key in decision.handoffs:
+            handoffs[key] = handoffs.get(key, 0) + 1
+        if decision.durations:
+            self.durations += decision.durations
         states = self.run_states
-        if before is not None:
-            states[before] = states.get(before, 0) - 1
-        states[after] = states.get(after, 0) + 1
+        for before, after in decision.run_states:
+            if before is not None:
+                states[before] = states.get(before, 0) - 1
+            states[after] = states.get(after, 0) + 1
+        if decision.run_revisions:
+            self.run_revisions += decision.run_revisions
 
 
 class RuntimeMetrics:

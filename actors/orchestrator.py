@@ -1,26 +1,29 @@
-"""The orchestrator: the single writer of pipeline state.
+"""The orchestrator: the shell around the decider, and the single writer of pipeline state.
 
-For each agent result it drops what is no longer current (keyed by task id and attempt),
-validates the output against the stage's contract, applies the quality gates, and decides:
-next stage, back to a producer with feedback, escalate, or done. Every decision becomes a
-store batch; the batches of all results waiting in the mailbox are committed in ONE write
-transaction (group commit), and only then are the next tasks dispatched.
+Each message is fed to the :class:`~handoffs.actors.decider.Decider`, which returns a
+decision (records, effects, reply, tallies). Decisions join the open group of the
+:class:`~handoffs.actors.committer.GroupCommitter`; once a group is durable, the shell
+performs its effects in order: dispatches the next tasks to agent actors, withdraws tasks
+no longer wanted, answers callers, tells the supervisor, updates the metrics. Nothing is
+dispatched or answered before the commit that makes it true.
 
-Everything here runs on the orchestrator's own thread.
+The shell owns everything that is not a rule: which agent actor holds which task
+(``Dispatcher``), timers, the mailbox, and what happens when the store refuses writes
+(``Stall``). Everything here runs on the orchestrator's own thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pykka
+from handoffs.actors.committer import Entry, GroupCommitter, commit
+from handoffs.actors.decider import Decider
+from handoffs.actors.decision import Health, LiveTask, Queue, Start, Withdraw, render_instruction
 from handoffs.actors.dispatch import Dispatcher, Slot
 from handoffs.actors.errors import StoreUnavailable
 from handoffs.actors.inbox import ThreadActor
@@ -32,7 +35,6 @@ from handoffs.actors.protocol import (
     Cancel,
     CommitDone,
     Drain,
-    HealthEvent,
     LeaseExpired,
     OrchestratorMessage,
     Perform,
@@ -46,32 +48,18 @@ from handoffs.actors.protocol import (
     TaskDone,
     TaskFailed,
 )
-from handoffs.actors.requests import Requests
-from handoffs.actors.results import Results
 from handoffs.actors.stall import STRIKES, Stall, refusal
-from handoffs.actors.state import _ALL, LiveTask, render_instruction
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
-from handoffs.messages import (
-    QualityMarkers,
-    Run,
-    Task,
-    TaskRecord,
-    decode_msgpack,
-)
-from handoffs.store import Batch, Store, StoreError
+from handoffs.messages import QualityMarkers, Task, TaskRecord, decode_msgpack
+from handoffs.store import Store, StoreError
 
 __all__ = ["Orchestrator", "OrchestratorStatistics", "render_instruction"]
 
 log = logging.getLogger("handoffs.orchestrator")
 
-#: With this many decisions open and the committer free, they are committed at once, not when
-#: the mailbox empties: under load the mailbox only empties once every run in flight has been
-#: decided, and the whole window would move as one cohort, each fsync idling the GIL. Smaller
-#: groups overlap one group's commit with deciding the next (16-64 measured alike on (a)).
-EAGER_GROUP = 32
-#: Groups of at most this many decisions are committed on the orchestrator's own thread.
-INLINE_GROUP = 2
+#: "No limit" for store listings that must see everything (recovery).
+_ALL = 1 << 62
 
 
 class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,91 +76,12 @@ class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     degraded: str | None = None
 
 
-#: One decision of a group: its message, its batch, and its effects (a slice of ``after``).
-_Span = tuple[Any, Batch, int, int]
-
-
-class _Group:
-    """What waits for a group of decisions to be committed."""
-
-    __slots__ = ("after", "batches", "keys", "replies", "settles", "spans", "tally")
-
-    def __init__(
-        self,
-        batches: list[Batch],
-        after: list[Callable[[], None]],
-        replies: list[pykka.Future[Any]],
-        keys: list[str],
-        tally: Tally,
-        settles: bool,
-        spans: list[_Span],
-    ) -> None:
-        self.batches = batches
-        self.after = after
-        self.replies = replies
-        self.keys = keys
-        self.tally = tally
-        self.settles = settles
-        self.spans = spans
-
-
 class _RetryStore(msgspec.Struct, frozen=True):
     """Timer -> orchestrator: try the store again (it refused writes)."""
 
 
-class _Committer:
-    """Commits groups on its own thread, one at a time and in order, and tells the
-    orchestrator ``CommitDone``. Write transactions open and close on this thread, so the
-    orchestrator decides the next group while this one is fsynced."""
-
-    def __init__(self, store: Store, orchestrator: pykka.ActorRef[Any]) -> None:
-        self._store = store
-        self._orchestrator = orchestrator
-        self._queue: queue.SimpleQueue[list[Batch] | None] = queue.SimpleQueue()
-        self._applied = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="handoffs-committer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def submit(self, batches: list[Batch]) -> None:
-        """Commit ``batches``; returns once they are in the write transaction, before its
-        commit and fsync. Every LMDB put drops the GIL, so puts made while the caller runs
-        would each wait for it (a convoy): the caller waits out the puts, not the fsync."""
-        self._applied.clear()
-        self._queue.put(batches)
-        self._applied.wait()
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while (batches := self._queue.get()) is not None:
-            try:
-                error = _commit(self._store, batches, applied=self._applied.set)
-            finally:
-                self._applied.set()
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._orchestrator.tell(CommitDone(error))
-
-
-def _commit(
-    store: Store, batches: list[Batch], *, applied: Callable[[], None] | None = None
-) -> BaseException | None:
-    """Commit ``batches`` (if any); return why it failed, if it did. Any error, a StoreError
-    or another: the orchestrator voids what was decided and reloads from the store."""
-    try:
-        if batches:
-            store.commit(batches, applied=applied)
-    except Exception as exc:
-        return exc
-    return None
-
-
-class Orchestrator(Results, Requests, ThreadActor):
-    """Decides every handoff and commits it. See the module docstring."""
+class Orchestrator(ThreadActor):
+    """Feeds events to the decider, commits its decisions, performs their effects."""
 
     def __init__(
         self,
@@ -192,17 +101,17 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._timers = timers
         self._waiters = waiters
         self.supervisor = supervisor
+        self._decider = Decider(pipelines, store, self)
+        self._ledger = self._decider.ledger
         self._dispatcher = Dispatcher()
         self._slots_by_name: dict[str, Slot] = {}
-        self._runs: dict[str, Run] = {}
-        self._live: dict[str, LiveTask] = {}
-        self._payloads: dict[str, tuple[Any, QualityMarkers]] = {}
-        # The open group: decisions not yet handed to the committer.
-        self._open: list[Batch] = []
-        self._after: list[Callable[[], None]] = []
-        self._open_replies: list[pykka.Future[Any]] = []
-        self._open_keys: list[str] = []
-        self._open_spans: list[_Span] = []
+        ref = self.actor_ref
+
+        def committed(error: BaseException | None) -> None:  # on the committer's thread
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(CommitDone(error))
+
+        self._committer = GroupCommitter(store, committed)
         #: Per role: tasks written ``running`` whose dispatch waits for that commit.
         self._marking: dict[str, int] = {}
         #: Opened paused (``Resume`` ends it): recovered work waits, nothing is dispatched.
@@ -214,14 +123,8 @@ class Orchestrator(Results, Requests, ThreadActor):
             if stage.spec.queue_timeout is not None
         }
         self._stall = Stall()
-        self._tally = Tally()
-        self._settles = False
-        self._staged_keys: dict[str, tuple[str, str]] = {}
-        self._committing: _Group | None = None
-        self._committer = _Committer(store, self.actor_ref)
         self._drain: pykka.Future[Any] | None = None
         self.processed = 0
-        self.stale = 0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -235,77 +138,56 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._committer.stop()
 
     def _recover(self, *, soft: bool = False) -> None:
-        """Rebuild memory from the store: active runs, and every ready or running task, which
-        is dispatched again. A task written running when the process stopped may have been
-        on an agent, maybe the one that stopped it: that attempt counts (attempt + 1, or an
-        escalation after ``max_attempts``), committed before anything is dispatched.
+        """Rebuild memory from the store and dispatch every ready or running task again. A
+        task written running when the process stopped may have been on an agent, maybe the
+        one that stopped it: that attempt counts (attempt + 1, or an escalation after
+        ``max_attempts``), committed before anything is dispatched.
 
         ``soft``: this process still runs its agents (a decision or a commit went wrong): a
         task an agent holds stays with it, and is not dispatched a second time."""
         held = {key: s for s in self._slots_by_name.values() for key in s.inflight} if soft else {}
         self._marking = {}
-        self._runs = {}
-        for state in ("running", "escalated"):
-            for run in self._store.runs(state=state, limit=_ALL).items:
-                self._runs[run.run_id] = run
-        self._live = {}
-        self._payloads = {}
+        store = self._store
+        runs = [
+            run
+            for state in ("running", "escalated")
+            for run in store.runs(state=state, limit=_ALL).items
+        ]
+        escalations = store.escalations(state="open", limit=_ALL).items
+        self._decider.load(runs, escalations, store.pending_tasks())
         if not soft:
             for slot in self._slots_by_name.values():
                 self._metrics.inflight(slot.role, -len(slot.inflight))
                 slot.inflight.clear()
         for role in list(self._dispatcher.roles()):
             self._dispatcher.waiting(role).clear()
-        counts = self._store.count_runs()
+        counts = store.count_runs()
         for state in ("running", "completed", "escalated", "failed", "cancelled"):
             self._metrics.run_counts[state] = counts.get(state, 0)
-        self._metrics.escalations_open.set(self._store.count_escalations().get("open", 0))
+        self._metrics.escalations_open.set(store.count_escalations().get("open", 0))
         now = time.time()
-        pending = [r for r in self._store.pending_tasks() if r.run_id in self._runs]
+        pending = list(self._ledger.tasks.values())
         if not soft:
-            counted = self._count_orphans(pending)
-            if counted is None:  # the store refused: dispatch as they are
-                self._recover(soft=True)
-                return
-            pending = counted
-        for record in pending:
-            live = self._live[record.task_id] = LiveTask(record)
-            holder = held.get((record.task_id, record.attempt))
+            waiting = [t for t in pending if t.record.state != "running"]
+            cut = self._decider.cut_short(now)  # the others: its effects dispatch them
+            if cut is not None:
+                pending = waiting
+                self._committer.add(None, cut)
+                if self._commit_open_inline() is not None:  # the store refused: as they are
+                    self._recover(soft=True)
+                    return
+        for live in pending:
+            holder = held.get((live.record.task_id, live.record.attempt))
             if holder is not None:
                 live.slot = holder  # its agent has it: its result is awaited, not a retry
                 continue
-            delay = 0.0 if record.not_before is None else record.not_before - now
-            self._dispatch_later(live, delay)
-
-    def _count_orphans(self, records: list[TaskRecord]) -> list[TaskRecord] | None:
-        """Every task written running (see ``_recover``) fails its attempt, as an agent's
-        failure does (retried with backoff, or escalated after ``max_attempts``), all in one
-        commit that also dispatches the retries. Return the other records, to dispatch, or
-        ``None`` if the commit failed."""
-        left: list[TaskRecord] = []
-        for rec in records:
-            stage = self._pipelines.stages.get((rec.pipeline, rec.stage))
-            run = self._runs.get(rec.run_id)
-            if rec.state != "running" or stage is None or run is None:
-                left.append(rec)
-                continue
-            live = self._live[rec.task_id] = LiveTask(rec)
-            batch = Batch(check=False)
-            self._open.append(batch)
-            error = f"the process stopped while attempt {rec.attempt} ran"
-            self._failure(live, run, stage, batch, "retries_exhausted", error, [])
-        if not self._open:
-            return left
-        failed = self._commit_open_inline()
-        if failed is not None:
-            log.critical("orchestrator: cannot count the attempts cut short: %s", failed)
-            return None
-        return left
+            not_before = live.record.not_before
+            self._dispatch_later(live, 0.0 if not_before is None else not_before - now)
 
     # ----------------------------------------------------------------- mailbox
 
     def on_receive(self, message: OrchestratorMessage | _RetryStore) -> Any:
-        """Handle one message: a result or request is decided at once, into the open group.
+        """Handle one message: an event is decided at once, into the open group.
 
         Nothing may stop this actor: an unexpected error is logged and memory is rebuilt from
         the store, which is the truth.
@@ -319,9 +201,390 @@ class Orchestrator(Results, Requests, ThreadActor):
             log.exception(
                 "orchestrator: %s failed; reloading from the store", type(message).__name__
             )
-            self._fail_open(RuntimeError("the orchestrator reloaded its state"))
+            self._void(self._committer.take_open(), RuntimeError("the orchestrator reloaded"))
             self._recover(soft=True)
         return None
+
+    def _receive(self, message: OrchestratorMessage | _RetryStore) -> None:
+        match message:
+            case TaskDone(task_id, attempt, actor) | TaskFailed(task_id, attempt, actor):
+                self._answered(actor, (task_id, attempt))
+                self._decide(message)
+            case Submit() | Resolve() | Cancel():
+                self._decide(message)
+            case LeaseExpired(task_id, attempt):
+                live = self._ledger.tasks.get(task_id)
+                slot = None if live is None else live.slot
+                if live is None or live.record.attempt != attempt or slot is None:
+                    return  # answered or moved on in time
+                live.avoid, live.slot, live.queued_at = slot, None, 0.0  # its late answer is stale
+                self._withdraw_from(slot, (task_id, attempt))
+                self._decide(message)
+            case QueueExpired(task_id, attempt):
+                live = self._ledger.tasks.get(task_id)
+                if live is not None and live.record.attempt == attempt and live.slot is None:
+                    self._decide(message)  # still waiting (an agent's lease applies otherwise)
+            case RoleDown(role):
+                self._dispatcher.down.add(role)
+                self._dispatcher.waiting(role).clear()
+                self._decide(message)
+            case RoleUp(role):
+                self._dispatcher.down.discard(role)
+                self._decide(message)
+            case CommitDone(error):
+                self._commit_done(self._committer.finished(), error)
+            case Redispatch(task_id, attempt):
+                live = self._ledger.tasks.get(task_id)
+                if live is not None and live.record.attempt == attempt and live.slot is None:
+                    self._dispatch(live)
+            case ActorStarted(role, index, handle, name):
+                self._slots_by_name[name] = self._dispatcher.add(role, index, handle, name)
+                self._pump(role)
+            case ActorExited():
+                # Every result the actor told before its exit is decided already.
+                self._on_exit(message)
+            case Drain(reply):
+                self._drain = reply
+                self._check_drained()
+            case _RetryStore():
+                self._retry_store()
+            case Resume():
+                self._paused = False
+                for role in list(self._dispatcher.roles()):
+                    self._pump(role)
+            case _:
+                log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
+
+    def _decide(self, event: Any) -> None:
+        """Decide ``event`` into the open group. A caller's error goes back to the caller
+        at once; any other (a bug, corrupt stored data) fails the task's run with the reason."""
+        now = time.time()
+        try:
+            decision = self._decider.decide(event, now)
+        except Exception as exc:
+            reply = getattr(event, "reply", None)
+            if reply is not None:
+                reply.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
+                return
+            log.error("orchestrator: deciding %s failed", type(event).__name__, exc_info=exc)
+            failed = self._decider.fail(event, exc, now)
+            if failed is not None:
+                self._committer.add(None, failed)
+            return
+        self._committer.add(event, decision)
+        self.processed += 1
+
+    # ----------------------------------------------------------------- commit
+
+    def _maybe_commit(self) -> None:
+        # Group commit sized by what is waiting: commit when the mailbox is empty or the group
+        # is large, one group at a time; the next collects meanwhile. An inline commit's
+        # effects may open new decisions (tasks marked running before their dispatch): with
+        # the mailbox empty they are committed now, not left waiting.
+        committer = self._committer
+        while not self._stall.holding and committer.due(self.actor_inbox.empty()):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hand the open group to the committer now, if it is free."""
+        committer = self._committer
+        if committer.committing is not None or self._stall.holding or not committer.open:
+            return
+        inline = committer.flush()
+        if inline is not None:
+            self._commit_done(*inline)
+
+    def _commit_done(self, group: list[Entry], error: BaseException | None) -> None:
+        if error is None:
+            self._complete(group)
+            return
+        # Any failed commit stalls, with backoff: reloading and dispatching again at once
+        # would loop while the failure lasts (and it may: a full disk, a corrupt page).
+        reason = refusal(error) or f"commit failed: {type(error).__name__}: {error}"
+        self._stall_on(group, reason)
+
+    def _commit_open_inline(self) -> BaseException | None:
+        """Commit the open group here and now; perform its effects, or void it."""
+        group, error = self._committer.commit_now()
+        if error is None:
+            self._complete(group)
+            return None
+        self._void(group, error)
+        return error
+
+    def _complete(self, group: list[Entry]) -> None:
+        """``group`` is durable: perform its effects, answer its callers, count it."""
+        staged = self._ledger.staged_keys
+        tally = Tally()
+        opened = 0
+        settles = False
+        for event, decision in group:
+            for effect in decision.effects:  # dispatches first: on the hop's critical path
+                try:
+                    self._perform(effect)
+                except Exception:  # one failed effect must not cost the others
+                    log.exception("orchestrator: an effect after the commit failed")
+            reply = getattr(event, "reply", None)
+            if reply is not None:
+                reply.set(decision.reply)
+            if decision.key is not None:
+                staged.pop(decision.key, None)
+            tally.add(decision)
+            opened += decision.escalations
+            settles = settles or decision.settles
+        self._metrics.apply(tally)
+        if opened:
+            self._metrics.escalations_open.inc(opened)
+        if settles:
+            self._waiters.notify()
+        self._check_drained()
+
+    def _perform(self, effect: Start | Queue | Withdraw | Health) -> None:
+        match effect:
+            case Start(live):
+                role = live.record.role
+                self._marking[role] = max(0, self._marking.get(role, 0) - 1)
+                self._dispatch(live)
+            case Queue(live, delay):
+                self._dispatch_later(live, delay)
+            case Withdraw(live):
+                slot = live.slot
+                if slot is None:
+                    return
+                live.slot = None
+                key = (live.record.task_id, live.record.attempt)
+                slot.handle.withdraw(key)
+                if key in slot.inflight:
+                    slot.inflight.discard(key)
+                    self._metrics.inflight(slot.role, -1)
+                    self._pump(slot.role)
+            case Health(event):
+                supervisor = self.supervisor
+                if supervisor is not None:
+                    supervisor.tell(event)
+
+    def _void(self, group: list[Entry], error: BaseException) -> None:
+        """``group`` will not be committed: its callers get ``error``, its decisions are void."""
+        for event, decision in group:
+            reply = getattr(event, "reply", None)
+            if reply is not None:
+                reply.set_exception(exc_info=(type(error), error, None))
+            self._decider.void(decision)
+        self._ledger.staged_keys = {}
+
+    # ----------------------------------------------------------------- capacity
+
+    def reserve(self, role: str) -> bool:
+        """The decider's ``Capacity``: whether ``role`` has room for one more task beyond
+        those being marked running; if so, hold it."""
+        if self._paused or self._stall.reason is not None:
+            return False
+        marking = self._marking.get(role, 0)
+        if not self._dispatcher.has_room(role, marking):
+            return False
+        self._marking[role] = marking + 1
+        return True
+
+    def release(self, role: str) -> None:
+        self._marking[role] = max(0, self._marking.get(role, 0) - 1)
+
+    # ----------------------------------------------------------------- dispatch
+
+    def _dispatch_later(self, live: LiveTask, delay: float) -> None:
+        if delay <= 0:
+            self._dispatch(live)
+            return
+        message = Redispatch(live.record.task_id, live.record.attempt)
+        ref = self.actor_ref
+        self._timers.call_later(delay, lambda: ref.tell(message))
+
+    def _dispatch(self, live: LiveTask) -> None:
+        rec = live.record
+        # Already sent (through the waiting queue, say): one agent per attempt.
+        if (
+            self._drain is not None
+            or live.slot is not None
+            or rec.task_id not in self._ledger.tasks
+        ):
+            return
+        if live.queued_at == 0.0:
+            live.queued_at = time.monotonic()
+            limits = self._queue_limits
+            limit = limits.get((rec.pipeline, rec.stage)) if limits else None
+            if limit is not None:
+                expired = QueueExpired(rec.task_id, rec.attempt)
+                ref = self.actor_ref
+                self._timers.call_later(limit, lambda: ref.tell(expired))
+        if self._stall.reason is not None or self._paused:
+            # No agent works while nothing can be stored (or before the runtime resumes).
+            self._dispatcher.enqueue(rec.role, rec.task_id)
+            return
+        if rec.state != "running":
+            if self.reserve(rec.role):
+                self._committer.add(None, self._decider.start(live, time.time()))
+            else:
+                self._dispatcher.enqueue(rec.role, rec.task_id)
+            return
+        slot = self._dispatcher.pick(rec.role, avoid=live.avoid)
+        if slot is None:
+            self._dispatcher.enqueue(rec.role, rec.task_id)
+        else:
+            self._send(live, slot)
+
+    def _pump(self, role: str) -> None:
+        if self._drain is not None or self._stall.reason is not None or self._paused:
+            return
+        queue = self._dispatcher.waiting(role)
+        tasks = self._ledger.tasks
+        while queue:
+            live = tasks.get(queue[0])
+            if live is None or live.slot is not None:
+                queue.popleft()
+                continue
+            if live.record.state != "running":
+                if not self.reserve(role):
+                    return
+                queue.popleft()
+                self._committer.add(None, self._decider.start(live, time.time()))
+                continue
+            slot = self._dispatcher.pick(role)
+            if slot is None:
+                return
+            queue.popleft()
+            self._send(live, slot)
+
+    def _send(self, live: LiveTask, slot: Slot) -> None:
+        rec = live.record
+        task = self._build_task(rec)
+        stage = self._pipelines.stage(rec.pipeline, rec.stage)
+        spec = stage.spec
+        perform = Perform(
+            task, stage.contract, spec.output, spec.timeout, live.queued_at, spec.max_output_bytes
+        )
+        try:
+            slot.handle.send(perform)
+        except pykka.ActorDeadError:
+            # Died, and its ActorExited (told after its last result) is on the way: send it
+            # nothing more, give this task to another, and leave what it held to _on_exit.
+            self._dispatcher.remove(slot.role, slot.index, slot.name)
+            self._dispatch(live)
+            return
+        slot.inflight.add((rec.task_id, rec.attempt))
+        live.slot = slot
+        self._metrics.inflight(slot.role, 1)
+
+    def _build_task(self, rec: TaskRecord) -> Task:
+        run = self._ledger.runs[rec.run_id]
+        spec = self._pipelines.stage(rec.pipeline, rec.stage).spec
+        inputs: dict[str, Any] = {}
+        quality: dict[str, QualityMarkers] = {}
+        for name, artifact_id in run.latest.items():
+            inputs[name], quality[name] = self._payload(artifact_id)
+        # The deadline is set by the agent when it starts the task: that starts the lease.
+        return Task(
+            task_id=rec.task_id,
+            run_id=rec.run_id,
+            pipeline=rec.pipeline,
+            stage=rec.stage,
+            instruction=render_instruction(spec.instruction, run.input),
+            input=run.input,
+            inputs=inputs,
+            quality=quality,
+            feedback=rec.feedback,
+            revision=rec.revision,
+            attempt=rec.attempt,
+        )
+
+    def _payload(self, artifact_id: str) -> tuple[Any, QualityMarkers]:
+        """An upstream output, decoded, and its quality markers."""
+        known = self._ledger.payloads.get(artifact_id)
+        if known is None:
+            handoff = self._store.get_artifact(artifact_id)
+            if handoff is None:
+                raise StoreError(f"artifact {artifact_id} is missing from the store")
+            contract = self._pipelines.registry.get(handoff.kind)
+            known = (decode_msgpack(handoff.payload, contract), handoff.quality)
+            self._ledger.payloads[artifact_id] = known
+        return known
+
+    def _answered(self, actor: str, key: tuple[str, int]) -> None:
+        """The agent ``actor`` answered ``key``: its room is free (whether or not the answer
+        is still current, which the decider judges)."""
+        slot = self._slots_by_name.get(actor)
+        if slot is not None and key in slot.inflight:
+            slot.stuck = False
+            slot.inflight.discard(key)
+            self._metrics.inflight(slot.role, -1)
+            # Room for a task waiting for this role: what waits is committed already. (Drain
+            # is checked after every group, so a late result that was the last awaited ends it.)
+            self._pump(slot.role)
+        live = self._ledger.tasks.get(key[0])
+        if live is not None and live.record.attempt == key[1]:
+            live.slot = None
+            live.queued_at = 0.0
+
+    def _withdraw_from(self, slot: Slot, key: tuple[str, int]) -> None:
+        """``key`` overran its lease on ``slot``. An event loop cancels it, and its room is
+        free at once. A thread cannot be interrupted: it is stuck until it answers, and the
+        tasks queued behind the hung one (none of them started) go to other actors."""
+        handle = slot.handle
+        if handle.cancels:
+            handle.withdraw(key)
+            if key in slot.inflight:
+                slot.inflight.discard(key)
+                self._metrics.inflight(slot.role, -1)
+            self._pump(slot.role)
+            return
+        slot.stuck = True
+        tasks = self._ledger.tasks
+        for other in sorted(slot.inflight - {key}):
+            queued = tasks.get(other[0])
+            if queued is None or queued.record.attempt != other[1] or queued.slot is not slot:
+                continue
+            handle.withdraw(other)
+            slot.inflight.discard(other)
+            self._metrics.inflight(slot.role, -1)
+            queued.slot = None
+            self._dispatcher.enqueue(slot.role, other[0], front=True)
+        self._pump(slot.role)
+
+    def _on_exit(self, msg: ActorExited) -> None:
+        """The actor is gone, and every result it sent is decided: what it held and had not
+        answered goes to another actor, at the same attempt (it never ran)."""
+        slot = self._slots_by_name.pop(msg.actor, None)
+        if slot is None:
+            return
+        self._dispatcher.remove(slot.role, slot.index, slot.name)
+        self._metrics.inflight(slot.role, -len(slot.inflight))
+        # pykka dropped whatever was queued in the dead actor's mailbox: send it again.
+        for task_id, attempt in sorted(slot.inflight):
+            live = self._ledger.tasks.get(task_id)
+            if live is not None and live.record.attempt == attempt and live.slot is slot:
+                live.slot = None
+                self._dispatcher.enqueue(slot.role, task_id, front=True)
+        slot.inflight.clear()
+        self._pump(slot.role)
+
+    # ----------------------------------------------------------------- closing
+
+    def _check_drained(self) -> None:
+        drain = self._drain
+        if drain is None or self._dispatcher.inflight_total():
+            return
+        if self._committer.open:
+            self._flush()  # what was decided must reach the store before close
+            if self._drain is not drain:
+                return  # committed inline, and that commit's own check set the drain
+        if self._committer.committing is None and not self._committer.open:
+            self._drain = None
+            idle = self._decider.release_idle(time.time())  # none is on an agent: drained
+            if idle is not None:
+                error = commit(self._store, [idle.batch])
+                if error is not None:
+                    log.warning("orchestrator: tasks stay running at close (%s)", error)
+            drain.set(None)
+
+    # ----------------------------------------------------------------- a store refusing writes
 
     def _held_back(self, message: OrchestratorMessage | _RetryStore) -> bool:
         """While the store refuses writes: callers are answered at once, events that need a
@@ -343,151 +606,14 @@ class Orchestrator(Results, Requests, ThreadActor):
                 return True
         return False
 
-    def _receive(self, message: OrchestratorMessage | _RetryStore) -> None:
-        match message:
-            case (
-                TaskDone()
-                | TaskFailed()
-                | Submit()
-                | Resolve()
-                | Cancel()
-                | LeaseExpired()
-                | QueueExpired()
-                | RoleDown()
-            ):
-                self._decide_one(message)
-            case CommitDone(error):
-                self._on_commit_done(error)
-            case Redispatch(task_id, attempt):
-                live = self._live.get(task_id)
-                if live is not None and live.record.attempt == attempt and live.slot is None:
-                    self._dispatch(live)
-            case ActorStarted(role, index, handle, name):
-                self._slots_by_name[name] = self._dispatcher.add(role, index, handle, name)
-                self._pump(role)
-            case ActorExited():
-                # Every result the actor told before its exit is decided already.
-                self._on_exit(message)
-            case RoleUp(role, reply):
-                self._dispatcher.down.discard(role)
-                self._resume_role(role)
-                if reply is not None:
-                    resumed: pykka.Future[Any] = reply  # set once the resumptions commit
-                    self._after.append(lambda: resumed.set(None))
-            case Drain(reply):
-                self._drain = reply
-                self._check_drained()
-            case _RetryStore():
-                self._retry_store()
-            case Resume():
-                self._paused = False
-                for role in list(self._dispatcher.roles()):
-                    self._pump(role)
-            case _:
-                log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
-
-    def _decide_one(self, message: OrchestratorMessage) -> None:
-        """Decide ``message`` into the open group (its batch, its effects, its reply)."""
-        batch = Batch(check=False)
-        mark = len(self._after)
-        try:
-            self._decide(message, batch)
-        except Exception as exc:
-            del self._after[mark:]  # the failed decision's effects are void
-            self._fail_decision(message, exc, self._open)
-            return
-        self._open.append(batch)
-        self._open_spans.append((message, batch, mark, len(self._after)))
-        reply = getattr(message, "reply", None)
-        if reply is not None:
-            self._open_replies.append(reply)
-        self.processed += 1
-
-    def _flush(self) -> None:
-        """Hand the open group to the committer now, if it is free (it commits one at a time)."""
-        if self._committing is not None or self._stall.holding or not (self._open or self._after):
-            return
-        group = self._close_open()
-        batches = group.batches
-        self._committing = group
-        if len(batches) <= INLINE_GROUP:
-            # Light load: commit here. The committer would cost three thread wake-ups (to
-            # it, back once the puts are in, back with CommitDone), most of an unloaded
-            # hop, and little arrives to be decided during this fsync anyway.
-            self._on_commit_done(_commit(self._store, batches))
-            return
-        # Other messages are decided while this group's fsync runs; the group's effects
-        # (dispatching its next tasks, replies) wait for CommitDone.
-        self._committer.submit(batches)
-
-    def _close_open(self) -> _Group:
-        """The open group, as a group to commit; a new open group starts empty."""
-        group = _Group(
-            [b for b in self._open if len(b)],
-            self._after,
-            self._open_replies,
-            self._open_keys,
-            self._tally,
-            self._settles,
-            self._open_spans,
-        )
-        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
-        self._open_spans = []
-        self._tally, self._settles = Tally(), False
-        return group
-
-    def _maybe_commit(self) -> None:
-        # Group commit sized by what is waiting: commit when the mailbox is empty or the group
-        # is EAGER_GROUP large, one group at a time; the next collects meanwhile.
-        # An inline commit's effects may open new decisions (tasks marked running before
-        # their dispatch): with the mailbox empty they are committed now, not left waiting.
-        while (
-            (self._open or self._after)
-            and self._committing is None
-            and not self._stall.holding
-            and (len(self._open) >= EAGER_GROUP or self.actor_inbox.empty())
-        ):
-            self._flush()
-
-    def _on_commit_done(self, error: BaseException | None) -> None:
-        group, self._committing = self._committing, None
-        if group is None:
-            return
-        if error is not None:
-            # Any failed commit stalls, with backoff: reloading and dispatching again at once
-            # would loop while the failure lasts (and it may: a corrupt page, a bug).
-            reason = refusal(error) or f"commit failed: {type(error).__name__}: {error}"
-            self._stall_on(group, reason)  # logs the reason once per stall
-            return
-        self._complete(group)
-
-    def _complete(self, group: _Group) -> None:
-        """``group`` is committed: release its effects."""
-        for key in group.keys:
-            self._staged_keys.pop(key, None)
-        for action in group.after:  # dispatches first: they are on the hop's critical path
-            try:
-                action()
-            except Exception:  # one failed effect must not cost the others
-                log.exception("orchestrator: post-commit action failed")
-        self._metrics.apply(group.tally)
-        if group.settles:
-            self._waiters.notify()
-        self._check_drained()
-
-    # ----------------------------------------------------------------- a store refusing writes
-
-    def _stall_on(self, group: _Group, reason: str) -> None:
+    def _stall_on(self, group: list[Entry], reason: str) -> None:
         """``group`` did not commit because the store refuses writes: void it and the open
         group (callers get ``StoreUnavailable``), hold their events to decide them again,
         reload memory (agents keep what they hold), and stop dispatching."""
-        error = StoreUnavailable(reason)
-        spans = [*group.spans, *self._open_spans]
-        for reply in group.replies:
-            reply.set_exception(exc_info=(type(error), error, None))
-        self._fail_open(error)
-        events = [span[0] for span in spans if getattr(span[0], "reply", None) is None]
-        self._stall.begin(reason, events, sum(b.nbytes() for b in group.batches))
+        entries = [*group, *self._committer.take_open()]
+        self._void(entries, StoreUnavailable(reason))
+        events = [e for e, _ in entries if e is not None and getattr(e, "reply", None) is None]
+        self._stall.begin(reason, events, sum(d.batch.nbytes() for _, d in group))
         self._reload_holding(events)
         if self._drain is not None:  # closing: nothing more can be stored
             self._drain.set(None)
@@ -513,10 +639,9 @@ class Orchestrator(Results, Requests, ThreadActor):
         self._timers.call_later(delay, lambda: ref.tell(_RetryStore()))
 
     def _retry_store(self) -> None:
-        """Decide the held events again, each in its own commit (with none held, write a
-        probe). All in: the stall ends and dispatching resumes. An event that failed in
-        ``STRIKES`` rounds in which others went in is isolated (its run fails); when none
-        goes in, try again later."""
+        """Decide the held events again, each in its own commit. All in: the stall ends and
+        dispatching resumes. An event that failed in ``STRIKES`` rounds in which others went
+        in is isolated (its run fails); when none goes in, try again later."""
         stall = self._stall
         if stall.reason is None or self._drain is not None:
             return
@@ -561,288 +686,25 @@ class Orchestrator(Results, Requests, ThreadActor):
                 if strikes >= STRIKES:
                     events.remove(event)
                     log.error("orchestrator: a decision cannot be stored, isolated: %s", error)
-                    self._fail_decision(event, error, self._open)
-                    self._commit_open_inline()
+                    isolated = self._decider.fail(event, error, time.time())
+                    if isolated is not None:
+                        self._committer.add(None, isolated)
+                        self._commit_open_inline()
         stall.reason = refusal(failed[-1][1]) or stall.reason
         stall.held.extendleft(reversed(events))
         self._retry_later(stall.delay if went_in else stall.backoff())
-
-    def _commit_open_inline(self) -> BaseException | None:
-        """Commit the open group here and now; release its effects, or void it."""
-        group = self._close_open()
-        error = _commit(self._store, group.batches)
-        if error is None:
-            self._complete(group)
-            return None
-        for reply in group.replies:
-            reply.set_exception(exc_info=(type(error), error, None))
-        self._staged_keys = {}
-        return error
-
-    def _fail_open(self, error: BaseException) -> None:
-        """Decisions not committed are void: their callers get ``error``. (Their replies are
-        unset: a decision's reply is only set by its effects, after its commit.)"""
-        for reply in self._open_replies:
-            reply.set_exception(exc_info=(type(error), error, error.__traceback__))
-        self._open, self._after, self._open_replies, self._open_keys = [], [], [], []
-        self._open_spans = []
-        self._tally, self._settles = Tally(), False
-        self._staged_keys = {}
-
-    def _fail_decision(
-        self, message: OrchestratorMessage, exc: BaseException, out: list[Batch]
-    ) -> None:
-        """A decision raised: a caller's error goes back to the caller; anything else (a bug,
-        corrupt stored data) fails the task's run with the reason."""
-        reply = getattr(message, "reply", None)
-        if reply is not None:
-            reply.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
-            return
-        log.error("orchestrator: deciding %s failed", type(message).__name__, exc_info=exc)
-        task_id = getattr(message, "task_id", None)
-        live = self._live.pop(task_id, None) if task_id else None
-        if live is None:
-            return
-        run = self._runs.get(live.record.run_id)
-        batch = Batch(check=False)
-        self._finish_task(live, batch)
-        if run is not None:
-            reason = f"internal error deciding {live.record.stage}: {type(exc).__name__}: {exc}"
-            self._end_run(run, "failed", batch, reason=reason[:2000])
-        out.append(batch)
-
-    def _decide(self, message: OrchestratorMessage, batch: Batch) -> None:
-        match message:
-            case TaskDone():
-                self._on_done(message, batch)
-            case TaskFailed():
-                self._on_failed(message, batch)
-            case Submit():
-                self._on_submit(message, batch)
-            case Resolve():
-                self._on_resolve(message, batch)
-            case Cancel():
-                self._on_cancel(message, batch)
-            case LeaseExpired():
-                self._on_lease_expired(message, batch)
-            case QueueExpired():
-                self._on_queue_expired(message, batch)
-            case RoleDown(role, reason):
-                self._on_role_down(role, reason, batch)
-            case _:
-                raise TypeError(f"not a decision message: {message!r}")
-
-    # ----------------------------------------------------------------- dispatch
-
-    def _dispatch_later(self, live: LiveTask, delay: float) -> None:
-        if delay <= 0:
-            self._dispatch(live)
-            return
-        message = Redispatch(live.record.task_id, live.record.attempt)
-        ref = self.actor_ref
-        self._timers.call_later(delay, lambda: ref.tell(message))
-
-    def _dispatch(self, live: LiveTask) -> None:
-        # Already sent (through the waiting queue, say): one agent per attempt.
-        if (
-            self._drain is not None
-            or live.slot is not None
-            or live.record.task_id not in self._live
-        ):
-            return
-        if live.queued_at == 0.0:
-            live.queued_at = time.monotonic()
-            limits = self._queue_limits
-            limit = limits.get((live.record.pipeline, live.record.stage)) if limits else None
-            if limit is not None:
-                expired = QueueExpired(live.record.task_id, live.record.attempt)
-                ref = self.actor_ref
-                self._timers.call_later(limit, lambda: ref.tell(expired))
-        if self._stall.reason is not None or self._paused:
-            # No agent works while nothing can be stored (or before the runtime resumes).
-            self._dispatcher.enqueue(live.record.role, live.record.task_id)
-            return
-        if live.record.state != "running":
-            if self._can_mark(live.record.role):
-                self._mark(live)
-            else:
-                self._dispatcher.enqueue(live.record.role, live.record.task_id)
-            return
-        role = live.record.role
-        slot = self._dispatcher.pick(role, avoid=live.avoid)
-        if slot is None:
-            self._dispatcher.enqueue(role, live.record.task_id)
-        else:
-            self._send(live, slot)
-
-    def _pump(self, role: str) -> None:
-        if self._drain is not None or self._stall.reason is not None or self._paused:
-            return
-        queue = self._dispatcher.waiting(role)
-        while queue:
-            live = self._live.get(queue[0])
-            if live is None or live.slot is not None:
-                queue.popleft()
-                continue
-            if live.record.state != "running":
-                if not self._can_mark(role):
-                    return
-                queue.popleft()
-                self._mark(live)
-                continue
-            slot = self._dispatcher.pick(role)
-            if slot is None:
-                return
-            queue.popleft()
-            self._send(live, slot)
-
-    # ----------------------------------------------------------------- attempts are durable
-
-    def _can_mark(self, role: str) -> bool:
-        """Whether ``role`` has room for one more task beyond those being marked."""
-        if self._paused or self._stall.reason is not None:
-            return False
-        return self._dispatcher.has_room(role, self._marking.get(role, 0))
-
-    def _mark(self, live: LiveTask) -> None:
-        """Write the task ``running`` (its attempt durable: a process that dies while an
-        agent works on it counts that attempt), and dispatch it once that is committed."""
-        rec = live.record
-        record = msgspec.structs.replace(rec, state="running", updated_at=time.time())
-        batch = Batch(check=False)
-        batch.put_task(record, was=rec.state)
-        live.record = record
-        self._open.append(batch)
-        self._reserve(live)
-
-    def _reserve(self, live: LiveTask) -> None:
-        """``live`` is written ``running`` in the open group: hold room for it, and dispatch
-        it once the group is committed."""
-        role = live.record.role
-        self._marking[role] = self._marking.get(role, 0) + 1
-
-        def marked() -> None:
-            self._marking[role] = max(0, self._marking.get(role, 0) - 1)
-            self._dispatch(live)
-
-        self._after.append(marked)
-
-    def _send(self, live: LiveTask, slot: Slot) -> None:
-        rec = live.record
-        task = self._build_task(rec)
-        stage = self._pipelines.stage(rec.pipeline, rec.stage)
-        spec = stage.spec
-        perform = Perform(
-            task, stage.contract, spec.output, spec.timeout, live.queued_at, spec.max_output_bytes
-        )
-        try:
-            slot.handle.send(perform)
-        except pykka.ActorDeadError:
-            # Died, and its ActorExited (told after its last result) is on the way: send it
-            # nothing more, give this task to another, and leave what it held to _on_exit.
-            self._dispatcher.remove(slot.role, slot.index, slot.name)
-            self._dispatch(live)
-            return
-        slot.inflight.add((rec.task_id, rec.attempt))
-        live.slot = slot
-        self._metrics.inflight(slot.role, 1)
-
-    def _build_task(self, rec: TaskRecord) -> Task:
-        run = self._runs[rec.run_id]
-        spec = self._pipelines.stage(rec.pipeline, rec.stage).spec
-        inputs: dict[str, Any] = {}
-        quality: dict[str, QualityMarkers] = {}
-        for name, artifact_id in run.latest.items():
-            inputs[name], quality[name] = self._payload(artifact_id)
-        # The deadline is set by the agent when it starts the task: that starts the lease.
-        return Task(
-            task_id=rec.task_id,
-            run_id=rec.run_id,
-            pipeline=rec.pipeline,
-            stage=rec.stage,
-            instruction=render_instruction(spec.instruction, run.input),
-            input=run.input,
-            inputs=inputs,
-            quality=quality,
-            feedback=rec.feedback,
-            revision=rec.revision,
-            attempt=rec.attempt,
-        )
-
-    def _payload(self, artifact_id: str) -> tuple[Any, QualityMarkers]:
-        """An upstream output, decoded, and its quality markers."""
-        known = self._payloads.get(artifact_id)
-        if known is None:
-            handoff = self._store.get_artifact(artifact_id)
-            if handoff is None:
-                raise StoreError(f"artifact {artifact_id} is missing from the store")
-            contract = self._pipelines.registry.get(handoff.kind)
-            known = (decode_msgpack(handoff.payload, contract), handoff.quality)
-            self._payloads[artifact_id] = known
-        return known
-
-    def _on_exit(self, msg: ActorExited) -> None:
-        """The actor is gone, and every result it sent is decided: what it held and had not
-        answered goes to another actor, at the same attempt (it never ran)."""
-        slot = self._slots_by_name.pop(msg.actor, None)
-        if slot is None:
-            return
-        self._dispatcher.remove(slot.role, slot.index, slot.name)
-        self._metrics.inflight(slot.role, -len(slot.inflight))
-        # pykka dropped whatever was queued in the dead actor's mailbox: send it again.
-        for task_id, attempt in sorted(slot.inflight):
-            live = self._live.get(task_id)
-            if live is not None and live.record.attempt == attempt and live.slot is slot:
-                live.slot = None
-                self._dispatcher.enqueue(slot.role, task_id, front=True)
-        slot.inflight.clear()
-        self._pump(slot.role)
-
-    def _check_drained(self) -> None:
-        drain = self._drain
-        if drain is None or self._dispatcher.inflight_total():
-            return
-        if self._open or self._after:
-            self._flush()  # what was decided must reach the store before close
-            if self._drain is not drain:
-                return  # committed inline, and that commit's own check set the drain
-        if self._committing is None and not self._open:
-            self._drain = None
-            self._unmark_idle()
-            drain.set(None)
-
-    def _unmark_idle(self) -> None:
-        """Closing with no task on an agent: tasks written running that no agent has are
-        ready again, so the next open does not count an attempt for them."""
-        idle = [
-            live for live in self._live.values() if live.record.state == "running"
-        ]  # drained: none is on an agent
-        if not idle:
-            return
-        batch = Batch(check=False)
-        for live in idle:
-            batch.put_task(msgspec.structs.replace(live.record, state="ready"), was="running")
-        error = _commit(self._store, [batch])
-        if error is not None:
-            log.warning("orchestrator: tasks stay running at close (%s)", error)
-
-    def _health(self, kind: str, **fields: str) -> None:
-        supervisor = self.supervisor
-        if supervisor is not None:
-            event = HealthEvent(kind, **fields)  # type: ignore[arg-type]
-            self._after.append(lambda: supervisor.tell(event))
 
     # ----------------------------------------------------------------- queries
 
     def statistics(self) -> OrchestratorStatistics:
         """Live counts (call through a proxy): runs, tasks, waiting, in flight."""
         return OrchestratorStatistics(
-            active_runs=len(self._runs),
-            live_tasks=len(self._live),
+            active_runs=len(self._ledger.runs),
+            live_tasks=len(self._ledger.tasks),
             inflight=self._dispatcher.inflight_total(),
             waiting={r: len(self._dispatcher.waiting(r)) for r in self._dispatcher.roles()},
             roles_down=sorted(self._dispatcher.down),
             processed=self.processed,
-            stale=self.stale,
+            stale=self._decider.stale,
             degraded=self._stall.reason,
         )

@@ -1,13 +1,14 @@
-"""What callers and the supervisor ask of the orchestrator: start a run, resolve an
-escalation, cancel a run, a role going down or coming back. A mixin of the orchestrator
-(see ``state``).
+"""What callers and the supervisor ask of the decider: start a run, resolve an escalation,
+cancel a run, a role going down or coming back.
+
+A caller's mistake (an unknown pipeline, a second resolution) raises one of the runtime's
+errors before anything is decided. Pure: no pykka, no lmdb, no clock, no threads.
 """
 
 from __future__ import annotations
 
-import time
-
 import msgspec
+from handoffs.actors.decision import Decision
 from handoffs.actors.errors import (
     EscalationNotFound,
     EscalationResolved,
@@ -16,66 +17,68 @@ from handoffs.actors.errors import (
     RunNotFound,
     UnknownPipeline,
 )
-from handoffs.actors.protocol import (
-    Cancel,
-    Resolve,
-    Submit,
-)
-from handoffs.actors.state import _ALL
-from handoffs.actors.transitions import Transitions, _bump
-from handoffs.messages import (
-    Feedback,
-    Resolution,
-)
-from handoffs.store import Batch
+from handoffs.actors.events import Cancel, Resolve, Submit
+from handoffs.actors.ledger import Ledger, bump
+from handoffs.messages import Escalation, Feedback, Resolution, Run
 
 __all__ = ["Requests"]
 
 
-class Requests(Transitions):
-    """Submissions, resolutions and role changes."""
+class Requests:
+    """Submissions, resolutions, cancellations and role changes, over the ledger."""
 
-    def _on_submit(self, msg: Submit, batch: Batch) -> None:
-        if msg.pipeline not in self._pipelines.pipelines:
-            raise UnknownPipeline(msg.pipeline, list(self._pipelines.pipelines))
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def submit(self, msg: Submit, d: Decision) -> None:
+        """Start a run; ``d.reply`` is ``(run_id, created)`` (an idempotent repeat: not
+        created)."""
+        ledger = self._ledger
+        if msg.pipeline not in ledger.pipelines.pipelines:
+            raise UnknownPipeline(msg.pipeline, list(ledger.pipelines.pipelines))
         key = msg.idempotency_key
         if key is not None:
-            known = self._staged_keys.get(key)
+            known = ledger.staged_keys.get(key)
             if known is None:
-                record = self._store.get_idempotency(key)
+                record = ledger.reader.get_idempotency(key)
                 known = None if record is None else (record.run_id, record.digest)
             if known is not None:
                 run_id, digest = known
                 if digest != msg.digest:
                     raise IdempotencyConflict(key, run_id)
-                self._after.append(lambda: msg.reply.set((run_id, False)))
+                d.reply = (run_id, False)
                 return
-        run = self._start_run(msg.pipeline, msg.input, batch, key=key)
+        run = ledger.start_run(msg.pipeline, msg.input, d, key=key)
         if key is not None:
-            batch.put_idempotency(key, run.run_id, msg.digest)
-            self._staged_keys[key] = (run.run_id, msg.digest)
-            self._open_keys.append(key)
-        run_id = run.run_id
-        self._after.append(lambda: msg.reply.set((run_id, True)))
+            d.batch.put_idempotency(key, run.run_id, msg.digest)
+            ledger.staged_keys[key] = (run.run_id, msg.digest)
+            d.key = key
+        d.reply = (run.run_id, True)
 
-    def _on_resolve(self, msg: Resolve, batch: Batch) -> None:
-        escalation = self._store.get_escalation(msg.escalation_id)
+    def resolve(self, msg: Resolve, d: Decision) -> None:
+        """A person's decision on an open escalation; ``d.reply`` is the resolved
+        escalation."""
+        ledger = self._ledger
+        escalation = ledger.escalations.get(msg.escalation_id)
         if escalation is None:
-            raise EscalationNotFound(msg.escalation_id)
-        if escalation.state == "resolved" or escalation.resolution is not None:
-            action = escalation.resolution.action if escalation.resolution else "resolved"
-            raise EscalationResolved(escalation.id, action)
-        run = self._runs.get(escalation.run_id)
+            stored = ledger.reader.get_escalation(msg.escalation_id)
+            if stored is None:
+                raise EscalationNotFound(msg.escalation_id)
+            if stored.state == "open":  # its run moved on (or it is not committed yet)
+                raise EscalationResolved(stored.id, "run moved on")
+            action = stored.resolution.action if stored.resolution else "resolved"
+            raise EscalationResolved(stored.id, action)
+        run = ledger.runs.get(escalation.run_id)
         if run is None or run.escalation_id != escalation.id:
             raise EscalationResolved(escalation.id, "run moved on")
         text = msg.feedback[:20_000] if msg.feedback else None  # stored: keep it decodable
         resolved = msgspec.structs.replace(
             escalation,
             state="resolved",
-            resolution=Resolution(action=msg.action, feedback=text, at=time.time()),
+            resolution=Resolution(action=msg.action, feedback=text, at=d.now),
         )
-        batch.put_escalation(resolved, was=escalation.state)
-        batch.event(
+        ledger.close_escalation(resolved, d)
+        d.batch.event(
             "escalation.resolved",
             run_id=run.run_id,
             pipeline=run.pipeline,
@@ -84,83 +87,81 @@ class Requests(Transitions):
         )
         human = [Feedback(source="human", issue=text, severity="major")] if text else []
         if msg.action == "cancel":
-            self._end_run(run, "cancelled", batch, reason=text or "cancelled by a person")
+            ledger.end_run(run, "cancelled", d, reason=text or "cancelled by a person")
         elif msg.action == "revise":
             target = escalation.retry_stage or escalation.stage
-            run = _bump(run, revisions=target)
+            run = bump(run, revisions=target)
             run = msgspec.structs.replace(run, limits={**run.limits, target: run.revisions[target]})
-            self._health("revision", pipeline=run.pipeline, stage=target, run_id=run.run_id)
-            self._new_task(run, target, batch, feedback=[*human, *escalation.feedback][:100])
+            ledger.health(d, "revision", pipeline=run.pipeline, stage=target, run_id=run.run_id)
+            ledger.new_task(run, target, d, feedback=[*human, *escalation.feedback][:100])
         elif escalation.reason == "revisions_exhausted":
-            if escalation.artifact_id is not None:
-                accepted = self._store.get_artifact(escalation.artifact_id)
-                if accepted is not None:
-                    run = msgspec.structs.replace(
-                        run, latest={**run.latest, accepted.stage: accepted.id}
-                    )
-            self._advance(run, escalation.approve_stage, batch)
+            run = self._accept_last(run, escalation)
+            ledger.advance(run, escalation.approve_stage, d)
         else:
-            self._new_task(run, escalation.retry_stage or escalation.stage, batch, feedback=human)
-        reply = msg.reply
-        if reply is not None:
-            self._after.append(lambda: reply.set(resolved))
-        self._after.append(self._metrics.escalations_open.dec)
+            ledger.new_task(run, escalation.retry_stage or escalation.stage, d, feedback=human)
+        d.reply = resolved
 
-    def _on_cancel(self, msg: Cancel, batch: Batch) -> None:
+    def _accept_last(self, run: Run, escalation: Escalation) -> Run:
+        """``run`` with the output in question (the escalation's artifact) as its stage's
+        latest: approving a loop that ran out of revisions accepts it."""
+        artifact_id = escalation.artifact_id
+        if artifact_id is None:
+            return run
+        accepted = self._ledger.reader.get_artifact(artifact_id)
+        if accepted is None:
+            return run
+        return msgspec.structs.replace(run, latest={**run.latest, accepted.stage: accepted.id})
+
+    def cancel(self, msg: Cancel, d: Decision) -> None:
         """End the run ``cancelled``: its tasks are withdrawn once that is committed (an
-        async agent's is cancelled on its loop), an open escalation of it is resolved."""
-        run = self._runs.get(msg.run_id)
+        async agent's is cancelled on its loop), an open escalation of it is resolved;
+        ``d.reply`` is the cancelled run."""
+        ledger = self._ledger
+        run = ledger.runs.get(msg.run_id)
         if run is None:
-            stored = self._store.get_run(msg.run_id)
+            stored = ledger.reader.get_run(msg.run_id)
             if stored is None:
                 raise RunNotFound(msg.run_id)
             raise RunFinished(msg.run_id, stored.state)
-        for live in [t for t in self._live.values() if t.record.run_id == run.run_id]:
-            self._withdraw(live)
-            self._finish_task(live, batch, error=f"run cancelled: {msg.reason}")
-        if run.state == "escalated" and run.escalation_id is not None:
-            escalation = self._store.get_escalation(run.escalation_id)
-            if escalation is not None and escalation.state == "open":
-                resolution = Resolution(action="cancel", feedback=msg.reason, at=time.time())
-                batch.put_escalation(
-                    msgspec.structs.replace(escalation, state="resolved", resolution=resolution),
-                    was=escalation.state,
-                )
-                self._after.append(self._metrics.escalations_open.dec)
-        self._end_run(run, "cancelled", batch, reason=msg.reason)
-        reply = msg.reply
-        if reply is not None:
-            run_id = run.run_id
-            self._after.append(lambda: reply.set(self._store.get_run(run_id)))
+        for live in [t for t in ledger.tasks.values() if t.record.run_id == run.run_id]:
+            ledger.finish_task(live, d, error=f"run cancelled: {msg.reason}", withdraw=True)
+        escalation = ledger.escalations.get(run.escalation_id or "")
+        if escalation is not None:
+            resolution = Resolution(action="cancel", feedback=msg.reason, at=d.now)
+            resolved = msgspec.structs.replace(escalation, state="resolved", resolution=resolution)
+            ledger.close_escalation(resolved, d)
+        d.reply = ledger.end_run(run, "cancelled", d, reason=msg.reason)
 
-    def _on_role_down(self, role: str, reason: str, batch: Batch) -> None:
+    def role_down(self, role: str, reason: str, d: Decision) -> None:
         """Escalate every run waiting on ``role``; their work stays durably in the store."""
-        self._dispatcher.down.add(role)
-        waiting = [live for live in self._live.values() if live.record.role == role]
-        for live in waiting:
+        ledger = self._ledger
+        ledger.down.add(role)
+        for live in [t for t in ledger.tasks.values() if t.record.role == role]:
             rec = live.record
-            run = self._runs.get(rec.run_id)
-            self._finish_task(live, batch, error=f"role {role} is down")
+            run = ledger.runs.get(rec.run_id)
+            ledger.finish_task(live, d, error=f"role {role} is down", withdraw=True)
             if run is None:
                 continue
-            self._escalate(
+            ledger.escalate(
                 run,
                 rec.stage,
                 "role_down",
                 f"role {role} is down ({reason}); {rec.stage} cannot run",
-                batch,
+                d,
                 retry_stage=rec.stage,
                 approve_stage=None,
                 artifact_id=None,
                 feedback=[],
             )
-        self._dispatcher.waiting(role).clear()
 
-    def _resume_role(self, role: str) -> None:
-        """The role is back: approve its ``role_down`` escalations, which dispatches the work."""
-        for escalation in self._store.escalations(state="open", limit=_ALL).items:
+    def role_up(self, role: str, d: Decision) -> None:
+        """The role is back: approve its ``role_down`` escalations, which starts the work."""
+        ledger = self._ledger
+        ledger.down.discard(role)
+        for escalation in list(ledger.escalations.values()):
             if escalation.reason != "role_down":
                 continue
-            stage = self._pipelines.stages.get((escalation.pipeline, escalation.stage))
+            stage = ledger.pipelines.stages.get((escalation.pipeline, escalation.stage))
             if stage is not None and stage.spec.role == role:
-                self._decide_one(Resolve(escalation.id, "approve", "role restarted", None))
+                self.resolve(Resolve(escalation.id, "approve", "role restarted", None), d)
+        d.reply = None

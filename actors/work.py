@@ -125,7 +125,7 @@ class TaskReporter:
         timers = self._timers
         if timeout is None or timers is None:
             return task
-        expired = LeaseExpired(task.task_id, task.attempt)
+        expired = LeaseExpired(task.task_id, task.attempt, self.name)
         ref = self._orchestrator
         timers.call_later(timeout, lambda: ref.tell(expired))
         return msgspec.structs.replace(task, deadline=time.time() + timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handoffs.actors.decision import Decision
 from handoffs.actors.metrics import RuntimeMetrics, Tally
 from prometheus_client import CollectorRegistry
 
@@ -10,11 +11,12 @@ def test_a_committed_tally_shows_in_counters_gauges_and_histograms() -> None:
     registry = CollectorRegistry()
     metrics = RuntimeMetrics(registry)
     tally = Tally()
+    decision = Decision(now=0.0)
     for seconds in (0.0004, 0.0005, 0.003, 400.0):
-        tally.handoff("blog", "write", "accepted", seconds)
-    tally.run_state(None, "running")
-    tally.run_state("running", "completed")
-    tally.run_state(None, "running")
+        decision.handoffs.append(("blog", "write", "accepted"))
+        decision.durations.append(("blog", "write", seconds))
+    decision.run_states += [(None, "running"), ("running", "completed"), (None, "running")]
+    tally.add(decision)
     metrics.apply(tally)
     metrics.inflight("writer", 3)
     metrics.inflight("writer", -1)
@@ -35,5 +37,5 @@ def test_a_committed_tally_shows_in_counters_gauges_and_histograms() -> None:
     assert value("handoffs_runs", state="completed") == 1
     assert value("handoffs_tasks_inflight", role="writer") == 2
     # An uncommitted tally counts for nothing.
-    Tally().handoff("blog", "write", "accepted", 1.0)
+    Tally().add(decision)
     assert value("handoffs_stage_duration_seconds_count", **stage) == 4
