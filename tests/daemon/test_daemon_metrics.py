@@ -144,7 +144,6 @@ def test_failed_attempts_are_task_failures(retried: Any) -> None:
     assert value(s, "handoffs_stage_duration_seconds_count", pipeline="note", stage="write") == 3
 
 
-@pytest.mark.xfail(strict=True, reason="handoffs_total counts failures: fix in the decider")
 def test_handoffs_total_counts_recorded_handoffs_only(retried: Any) -> None:
     run, s = retried
     counted = {
