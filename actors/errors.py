@@ -1,43 +1,48 @@
 """Errors raised by ``handoffs.actors`` and the runtime facade.
 
-The tree::
+Each is a :class:`~handoffs.messages.errors.HandoffsError`, under the root that says whose
+fault it is (trio's rule). The tree::
 
-    RuntimeFault
+    CallerError                the caller's fault: the same call fails the same way again
     ├── UnknownPipeline        submit() named a pipeline the config does not have
-    ├── InvalidInput           submit() was given an input that cannot be stored
+    ├── InvalidInput           submit() was given an input JSON cannot hold (names the path)
     ├── IdempotencyConflict    an idempotency key was reused with a different request
+    ├── RunNotFound            wait(), cancel() named a run that does not exist
+    ├── RunFinished            cancel() on a run that already ended (completed, failed, ...)
     ├── EscalationNotFound     resolve() named an escalation that does not exist
     ├── EscalationResolved     resolve() on an escalation a person already resolved
     ├── RoleNotFound           a role name the config does not have
-    ├── RunNotFound            cancel() named a run that does not exist
-    ├── RunFinished            cancel() on a run that already ended (completed, failed, ...)
+    └── RuntimeClosed          the runtime is closed or closing (this program closed it)
+    RuntimeFault               not the caller's fault: a valid call the runtime could not do
     ├── StoreUnavailable       the store cannot take writes now (full map, disk full, I/O
     │                          errors): nothing was done; the runtime retries by itself
-    └── RuntimeClosed          the runtime is closed or closing
+    ├── RuntimeTimeout         no answer within the call's timeout (also a TimeoutError);
+    │                          what was asked may still happen
+    └── InternalError          a bug of ours: an unexpected error, chained as ``__cause__``
 """
 
 from __future__ import annotations
+
+from handoffs.messages.errors import CallerError, RuntimeFault
 
 __all__ = [
     "EscalationNotFound",
     "EscalationResolved",
     "IdempotencyConflict",
+    "InternalError",
     "InvalidInput",
     "RoleNotFound",
     "RunFinished",
     "RunNotFound",
     "RuntimeClosed",
     "RuntimeFault",
+    "RuntimeTimeout",
     "StoreUnavailable",
     "UnknownPipeline",
 ]
 
 
-class RuntimeFault(Exception):
-    """Root of the errors the runtime raises to its callers."""
-
-
-class UnknownPipeline(RuntimeFault):
+class UnknownPipeline(CallerError):
     """The pipeline is not in the config."""
 
     def __init__(self, pipeline: str, known: list[str]) -> None:
@@ -45,11 +50,16 @@ class UnknownPipeline(RuntimeFault):
         self.pipeline = pipeline
 
 
-class InvalidInput(RuntimeFault):
-    """A run input that is not a JSON-like object with string keys, or is too large."""
+class InvalidInput(CallerError):
+    """A run input JSON cannot hold (a set, bytes, a datetime, NaN, a key that is not a
+    string, nesting too deep) or one too large. ``path`` is where, as ``$.items[2]``."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
-class IdempotencyConflict(RuntimeFault):
+class IdempotencyConflict(CallerError):
     """The idempotency key already names a run made from a different request."""
 
     def __init__(self, key: str, run_id: str) -> None:
@@ -60,7 +70,7 @@ class IdempotencyConflict(RuntimeFault):
         self.run_id = run_id
 
 
-class EscalationNotFound(RuntimeFault):
+class EscalationNotFound(CallerError):
     """No escalation has this id."""
 
     def __init__(self, escalation_id: str) -> None:
@@ -68,7 +78,7 @@ class EscalationNotFound(RuntimeFault):
         self.escalation_id = escalation_id
 
 
-class EscalationResolved(RuntimeFault):
+class EscalationResolved(CallerError):
     """The escalation was already resolved; a second decision is refused, not applied."""
 
     def __init__(self, escalation_id: str, action: str) -> None:
@@ -77,15 +87,15 @@ class EscalationResolved(RuntimeFault):
         self.action = action
 
 
-class RoleNotFound(RuntimeFault):
+class RoleNotFound(CallerError):
     """The role is not in the config."""
 
 
-class RuntimeClosed(RuntimeFault):
+class RuntimeClosed(CallerError):
     """The runtime is closed or closing."""
 
 
-class RunNotFound(RuntimeFault):
+class RunNotFound(CallerError):
     """No run has this id."""
 
     def __init__(self, run_id: str) -> None:
@@ -93,7 +103,7 @@ class RunNotFound(RuntimeFault):
         self.run_id = run_id
 
 
-class RunFinished(RuntimeFault):
+class RunFinished(CallerError):
     """The run already ended; it cannot be cancelled."""
 
     def __init__(self, run_id: str, state: str) -> None:
@@ -113,3 +123,18 @@ class StoreUnavailable(RuntimeFault):
     def __init__(self, reason: str) -> None:
         super().__init__(f"the store cannot take writes: {reason}")
         self.reason = reason
+
+
+class RuntimeTimeout(RuntimeFault, TimeoutError):
+    """The runtime did not answer within the call's ``timeout``. What was asked may still
+    happen (a submit may yet commit: retry with the same idempotency key)."""
+
+    def __init__(self, call: str, timeout: float) -> None:
+        super().__init__(f"{call}: no answer from the runtime within {timeout:g} s")
+        self.call = call
+        self.timeout = timeout
+
+
+class InternalError(RuntimeFault):
+    """A bug of ours: the runtime failed in a way it does not expect. The original error is
+    the ``__cause__``; please report it."""

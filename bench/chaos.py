@@ -70,7 +70,7 @@ def child(data: Path, runs: int) -> None:
         ]
         ids = []
         for n, future in enumerate(futures):
-            ids.append(future.get(timeout=120)[0])
+            ids.append(future.result(timeout=120).run_id)
             print(f"s {n}", flush=True)
         for n, run_id in enumerate(ids):
             run = runtime.wait(run_id, timeout=120)

@@ -3,6 +3,23 @@
 The public API: open a :class:`Runtime` on a config and a data directory, submit runs, wait
 for them, resolve escalations. Agents are plain callables taking a :class:`Task` and
 returning their stage's contract (or a :class:`Result` with quality markers).
+
+Every error the API raises is a :class:`HandoffsError`, and either a :class:`CallerError`
+(the caller's fault: fix the call) or a :class:`RuntimeFault` (the runtime could not do a
+valid call; it may succeed later). The tree::
+
+    HandoffsError
+    ├── CallerError
+    │   ├── UnknownPipeline, InvalidInput (names the path), IdempotencyConflict
+    │   ├── RunNotFound, RunFinished, EscalationNotFound, EscalationResolved, RoleNotFound
+    │   ├── RuntimeClosed                   this program closed the runtime
+    │   ├── ConfigError, ContractError      (also MessagesError)
+    │   └── StorePathError, StoreClosed, InvalidKey               (also StoreError)
+    └── RuntimeFault
+        ├── StoreUnavailable                the store refuses writes now; nothing was done
+        ├── RuntimeTimeout                  no answer in time (also a TimeoutError)
+        ├── InternalError                   a bug of ours; the original is its __cause__
+        └── StoreLocked, StoreFull, StoreCorrupt, StoreIOError    (also StoreError)
 """
 
 from handoffs.actors import (
@@ -21,6 +38,7 @@ from handoffs.actors import (
     UnknownPipeline,
     Unrecoverable,
 )
+from handoffs.actors.errors import InternalError, RuntimeTimeout
 from handoffs.config import LoadedConfig, check_config, load_config
 from handoffs.messages import (
     ConfigError,
@@ -34,10 +52,13 @@ from handoffs.messages import (
     Task,
     Verdict,
 )
-from handoffs.runtime import Runtime, RuntimeStatistics
-from handoffs.store import StoreError, StoreOptions
+from handoffs.messages.errors import CallerError, HandoffsError
+from handoffs.runtime import Runtime, RuntimeStatistics, Submitted
+from handoffs.store import StoreError, StoreOptions, StorePathError
+from handoffs.store_view import StoreView
 
 __all__ = [
+    "CallerError",
     "ConfigError",
     "ContractRegistry",
     "Escalation",
@@ -45,7 +66,9 @@ __all__ = [
     "EscalationResolved",
     "Feedback",
     "Handoff",
+    "HandoffsError",
     "IdempotencyConflict",
+    "InternalError",
     "InvalidInput",
     "Knowledge",
     "LoadedConfig",
@@ -60,9 +83,13 @@ __all__ = [
     "RuntimeClosed",
     "RuntimeFault",
     "RuntimeStatistics",
+    "RuntimeTimeout",
     "StoreError",
     "StoreOptions",
+    "StorePathError",
     "StoreUnavailable",
+    "StoreView",
+    "Submitted",
     "Task",
     "UnknownPipeline",
     "Unrecoverable",

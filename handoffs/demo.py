@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from handoffs.messages import Run
-from handoffs.runtime import Runtime
+from handoffs.runtime import TUNING, Runtime
 
 __all__ = ["DemoRow", "demo_config_path", "run_demo"]
 
@@ -49,8 +49,8 @@ def run_demo(
 
     inputs: list[tuple[str, dict[str, Any]]] = demo_inputs(runs)
     started = time.perf_counter()
-    with Runtime.open(demo_config_path(), data_dir) as runtime:
-        submitted = [runtime.submit(pipeline, payload) for pipeline, payload in inputs]
+    with Runtime.open(demo_config_path(), data_dir, **TUNING) as runtime:
+        submitted = [runtime.submit(pipeline, payload).run_id for pipeline, payload in inputs]
         for run_id in submitted:
             runtime.wait(run_id, timeout=timeout)
             if progress is not None:

@@ -3,24 +3,27 @@
 ::
 
     with Runtime.open("pipelines.toml", "data/") as rt:
-        run_id = rt.submit("content", {"topic": "vector databases"})
+        run_id, created = rt.submit("content", {"topic": "vector databases"})
         run = rt.wait(run_id, timeout=30)
 
 Threads: every method may be called from any thread. Writes go through the orchestrator
 actor (the single writer); reads go straight to the store, which is the truth.
+
+Errors: every public method raises only our own errors (``handoffs.HandoffsError``), each a
+``CallerError`` (fix the call) or a ``RuntimeFault`` (the runtime could not; see
+:mod:`handoffs.actors.errors` for the tree). Nothing of pykka, LMDB or msgspec comes out.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
-import gc
 import hashlib
 import logging
-import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import pykka
@@ -33,6 +36,7 @@ from handoffs.actors import (
     Knowledge,
     Orchestrator,
     OrchestratorStatistics,
+    RunNotFound,
     RuntimeClosed,
     RuntimeMetrics,
     RunWaiters,
@@ -43,46 +47,49 @@ from handoffs.actors import (
 )
 from handoffs.actors.protocol import Cancel, Drain, Resolve, Resume, Submit
 from handoffs.config import LoadedConfig, load_config
+from handoffs.inputs import MAX_INPUT_BYTES, MAX_INPUT_DEPTH, encode_input
+from handoffs.interpreter import GC_THRESHOLD, SWITCH_INTERVAL, TUNING, Tuned, tune
 from handoffs.messages import (
     Config,
+    ConfigError,
     Escalation,
     Handoff,
     ResolutionAction,
     Run,
     decode_msgpack,
 )
+from handoffs.replies import Reply, boundary, result
 from handoffs.store import Store, StoreOptions, StoreStatistics
+from handoffs.store_view import StoreView
 
 if TYPE_CHECKING:
     from handoffs.llm.metrics import LLMMetrics
 
-__all__ = ["QueueWait", "Runtime", "RuntimeStatistics"]
+__all__ = [
+    "GC_THRESHOLD",
+    "MAX_INPUT_BYTES",
+    "MAX_INPUT_DEPTH",
+    "SWITCH_INTERVAL",
+    "TUNING",
+    "QueueWait",
+    "Runtime",
+    "RuntimeStatistics",
+    "Submitted",
+]
 
 log = logging.getLogger("handoffs.runtime")
 
-_digest_encoder = msgspec.msgpack.Encoder(order="sorted")
+
+class Submitted(NamedTuple):
+    """What :meth:`Runtime.submit` gives: the run's id, and whether this call created it
+    (``False``: its idempotency key named a run made by an earlier call)."""
+
+    run_id: str
+    created: bool
 
 
-#: The GIL switch interval the runtime asks for (see ``Runtime.open``).
-SWITCH_INTERVAL = 0.0005
-#: The garbage collector's youngest-generation threshold the runtime asks for, at least.
-GC_THRESHOLD = 100_000
-
-#: The largest run input accepted, encoded (the daemon's body limit is 1 MiB).
-MAX_INPUT_BYTES = 1 << 20
-
-
-def _encode_input(pipeline: str, input: object) -> bytes:
-    """The request's canonical bytes (sorted keys), checking the input can be stored."""
-    if not isinstance(input, dict) or not all(isinstance(k, str) for k in input):
-        raise InvalidInput("run input must be an object with string keys")
-    try:
-        encoded = _digest_encoder.encode([pipeline, input])
-    except (TypeError, OverflowError, msgspec.EncodeError) as exc:
-        raise InvalidInput(f"run input cannot be stored: {exc}") from None
-    if len(encoded) > MAX_INPUT_BYTES:
-        raise InvalidInput(f"run input is {len(encoded)} bytes; the limit is {MAX_INPUT_BYTES}")
-    return encoded
+def _submitted(value: tuple[str, bool]) -> Submitted:
+    return Submitted(*value)
 
 
 class QueueWait(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,7 +148,9 @@ class Runtime:
         dispatch: bool = True,
     ) -> None:
         self.config = loaded
-        self.store = store
+        self._store = store
+        self._view = StoreView(store)
+        self._tuned = Tuned()
         self.metrics = metrics
         self.registry = metrics.registry
         self._waiters = RunWaiters()
@@ -189,8 +198,8 @@ class Runtime:
         store_options: StoreOptions | None = None,
         prefetch: int = 4,
         seed: int | None = None,
-        switch_interval: float | None = SWITCH_INTERVAL,
-        gc_threshold: int | None = GC_THRESHOLD,
+        switch_interval: float | None = None,
+        gc_threshold: int | None = None,
         dispatch: bool = True,
     ) -> Runtime:
         """Open the store in ``data_dir``, start the actors, and dispatch again every task the
@@ -207,40 +216,48 @@ class Runtime:
                 counted, but no agent gets a task until :meth:`start_dispatching` (the
                 daemon opens its HTTP port first, so a task that kills the process cannot
                 keep it unreachable).
-            switch_interval: sets ``sys.setswitchinterval`` for the process (``None``: leave
-                it). The runtime is many threads; with CPython's default of 5 ms, a thread
-                that let go of the GIL for an fsync or a queue waits up to 5 ms to get it back
-                while another computes, which starves the committer and the agents.
-            gc_threshold: raises the cyclic garbage collector's youngest-generation threshold
-                to at least this (``None``: leave it). Under load the runtime keeps a few
-                hundred objects per run in flight, so CPython's default of 700 ran a young
-                collection every few decisions (an eighth of the CPU in the benchmark), and
-                with thousands of runs in flight 10,000 still let full collections of the
-                large heap take a fifth of it; nearly everything the runtime makes is freed
-                by reference counting anyway.
+            switch_interval: sets the process's GIL switch interval (``None``, the default:
+                leave it). Applications running many runs at once want
+                :data:`SWITCH_INTERVAL` (0.5 ms; ``handoffs serve``, the demo and the bench
+                use it): with CPython's 5 ms a thread back from an fsync waits up to 5 ms
+                for the GIL while another computes, starving the committer and the agents.
+            gc_threshold: raises the garbage collector's youngest-generation threshold to at
+                least this (``None``, the default: leave it; a higher one, or 0, stays).
+                Applications under load want :data:`GC_THRESHOLD` (100,000): with CPython's
+                700 the runtime's objects in flight set off a young collection every few
+                decisions. Both are process-wide: :meth:`close` restores each one the runtime
+                changed, if it still holds the runtime's value.
 
         Raises:
-            ConfigError: the config is invalid.
+            ConfigError: the config is invalid, or so is ``switch_interval``/``gc_threshold``.
+            StorePathError: ``data_dir`` is a file, or cannot be made a directory.
             StoreLocked: another process has ``data_dir`` open.
         """
-        loaded = config if isinstance(config, LoadedConfig) else load_config(config)
-        if switch_interval is not None:
-            sys.setswitchinterval(switch_interval)
-        if gc_threshold is not None:
-            young, *older = gc.get_threshold()
-            if 0 < young < gc_threshold:  # a higher setting, or 0 (collection off), stays
-                gc.set_threshold(gc_threshold, *older)
-        spec = loaded.config.store
-        options = store_options or StoreOptions(
-            map_size=spec.map_size, max_map_size=spec.max_map_size, sync=spec.sync
-        )
-        store = Store.open(data_dir, options)
-        try:
-            metrics = RuntimeMetrics(registry or CollectorRegistry())
-            return cls(loaded, store, metrics, prefetch=prefetch, seed=seed, dispatch=dispatch)
-        except BaseException:
-            store.close()
-            raise
+        with boundary("Runtime.open"):
+            loaded = config if isinstance(config, LoadedConfig) else load_config(config)
+            spec = loaded.config.store
+            options = store_options or StoreOptions(
+                map_size=spec.map_size, max_map_size=spec.max_map_size, sync=spec.sync
+            )
+            try:
+                tuned = tune(switch_interval, gc_threshold)
+            except ValueError as exc:
+                raise ConfigError(f"Runtime.open: {exc}") from None
+            try:
+                store = Store.open(data_dir, options)
+                try:
+                    metrics = RuntimeMetrics(registry or CollectorRegistry())
+                    runtime = cls(
+                        loaded, store, metrics, prefetch=prefetch, seed=seed, dispatch=dispatch
+                    )
+                except BaseException:
+                    store.close()
+                    raise
+            except BaseException:
+                tuned.restore()
+                raise
+            runtime._tuned = tuned
+            return runtime
 
     def __enter__(self) -> Runtime:
         return self
@@ -250,34 +267,42 @@ class Runtime:
 
     # ----------------------------------------------------------------- work
 
-    def submit_request(
+    def submit(
         self,
         pipeline: str,
         input: dict[str, Any],
         idempotency_key: str | None = None,
         *,
         timeout: float | None = 30.0,
-    ) -> tuple[str, bool]:
-        """Start a run; return ``(run_id, created)``.
+    ) -> Submitted:
+        """Start a run of ``pipeline`` on ``input``; return ``Submitted(run_id, created)``
+        once the run and its first task are committed.
 
         With an ``idempotency_key``, the same key and request return the existing run
         (``created`` is False); the same key with another request raises.
 
         Raises:
             UnknownPipeline: no such pipeline.
-            InvalidInput: ``input`` is not a storable object (or is over 1 MiB encoded).
+            InvalidInput: ``input`` is not an object JSON can hold (a set, bytes, a datetime,
+                NaN, a non-string key, nesting deeper than 64), or is over 1 MiB encoded;
+                the error's ``path`` says where (``$.items[2]``).
             IdempotencyConflict: the key was used with a different request.
+            InvalidKey: ``idempotency_key`` is not a valid key.
+            StoreUnavailable: the store cannot take writes now; nothing was done.
+            RuntimeTimeout: no answer within ``timeout`` (the run may still be created:
+                retry with the same idempotency key).
             RuntimeClosed: the runtime is closing.
         """
-        run_id, created = self.submit_async(pipeline, input, idempotency_key).get(timeout=timeout)
-        return run_id, created
+        return result(self.submit_async(pipeline, input, idempotency_key), "submit", timeout)
 
     def submit_async(
         self, pipeline: str, input: dict[str, Any], idempotency_key: str | None = None
-    ) -> pykka.Future[tuple[str, bool]]:
-        """Start a run without waiting: the future gives ``(run_id, created)`` once the run is
-        committed, or raises what :meth:`submit_request` would. For callers that keep many
-        runs in flight from one thread.
+    ) -> concurrent.futures.Future[Submitted]:
+        """Start a run without waiting: the future gives ``Submitted(run_id, created)`` once
+        the run is committed, or raises what :meth:`submit` would. For callers that keep many
+        runs in flight from one thread (``concurrent.futures.wait``, ``asyncio.wrap_future``
+        take it). The future cannot be cancelled; its done-callbacks run on the runtime's
+        orchestrator thread, so they must be quick and must not call the runtime and wait.
 
         Raises:
             UnknownPipeline: no such pipeline (at once, not through the future).
@@ -287,16 +312,12 @@ class Runtime:
         self._require_open()
         if pipeline not in self.config.config.pipelines:
             raise UnknownPipeline(pipeline, list(self.config.config.pipelines))
-        digest = hashlib.sha256(_encode_input(pipeline, input)).hexdigest()
-        reply: pykka.Future[tuple[str, bool]] = pykka.ThreadingFuture()
-        self._orchestrator.tell(Submit(pipeline, input, idempotency_key, digest, reply))
-        return reply
-
-    def submit(
-        self, pipeline: str, input: dict[str, Any], idempotency_key: str | None = None
-    ) -> str:
-        """Start a run of ``pipeline`` on ``input``; return its id once it is committed."""
-        return self.submit_request(pipeline, input, idempotency_key)[0]
+        digest = hashlib.sha256(encode_input(pipeline, input)).hexdigest()
+        future: concurrent.futures.Future[Submitted] = concurrent.futures.Future()
+        reply = Reply("submit", future, _submitted)
+        with boundary("submit"):
+            self._orchestrator.tell(Submit(pipeline, input, idempotency_key, digest, reply))
+        return future
 
     def resolve(
         self,
@@ -316,15 +337,18 @@ class Runtime:
         self._require_open()
         if action not in ("approve", "revise", "cancel"):
             raise InvalidInput(f"action must be approve, revise or cancel, not {action!r}")
-        reply: pykka.Future[Any] = pykka.ThreadingFuture()
-        self._orchestrator.tell(Resolve(escalation_id, action, feedback, reply))
-        escalation: Escalation = reply.get(timeout=timeout)
-        return escalation
+        future: concurrent.futures.Future[Escalation] = concurrent.futures.Future()
+        with boundary("resolve"):
+            self._orchestrator.tell(
+                Resolve(escalation_id, action, feedback, Reply("resolve", future))
+            )
+        return result(future, "resolve", timeout)
 
     def start_dispatching(self) -> None:
         """Start handing tasks to agents (after ``Runtime.open(..., dispatch=False)``)."""
         self._require_open()
-        self._orchestrator.tell(Resume())
+        with boundary("start_dispatching"):
+            self._orchestrator.tell(Resume())
 
     def cancel(
         self, run_id: str, reason: str = "cancelled", *, timeout: float | None = 30.0
@@ -340,61 +364,96 @@ class Runtime:
             StoreUnavailable: the store cannot take writes now.
         """
         self._require_open()
-        reply: pykka.Future[Any] = pykka.ThreadingFuture()
-        self._orchestrator.tell(Cancel(run_id, (reason or "cancelled")[:2000], reply))
-        run: Run = reply.get(timeout=timeout)
-        return run
+        future: concurrent.futures.Future[Run] = concurrent.futures.Future()
+        with boundary("cancel"):
+            self._orchestrator.tell(
+                Cancel(run_id, (reason or "cancelled")[:2000], Reply("cancel", future))
+            )
+        return result(future, "cancel", timeout)
 
-    def restart_role(self, role: str) -> None:
-        """Bring back a role the supervisor marked down; its escalated runs continue."""
+    def restart_role(self, role: str, *, timeout: float | None = 30.0) -> None:
+        """Bring back a role the supervisor marked down; its escalated runs continue.
+
+        Raises:
+            RoleNotFound: no such role.
+            RuntimeTimeout: the role's runs were not resumed within ``timeout``.
+        """
         self._require_open()
-        Supervisor.restart_role(self._supervisor, role)
+        with boundary("restart_role", timeout):
+            Supervisor.restart_role(self._supervisor, role, timeout)
 
     # ----------------------------------------------------------------- queries
 
+    @property
+    def store(self) -> StoreView:
+        """The knowledge base, read-only (the orchestrator is its only writer)."""
+        return self._view
+
     def get_run(self, run_id: str) -> Run | None:
-        """The run as committed, or ``None``."""
-        return self.store.get_run(run_id)
+        """The run as committed, or ``None``.
+
+        Raises:
+            InvalidKey: ``run_id`` is not a valid id.
+        """
+        with boundary("get_run"):
+            return self._store.get_run(run_id)
 
     def handoffs(self, run_id: str) -> list[Handoff]:
-        """A run's handoff history, in order."""
-        return self.store.run_handoffs(run_id)
+        """A run's handoff history, in order (empty for an unknown run)."""
+        with boundary("handoffs"):
+            return self._store.run_handoffs(run_id)
 
     def payload(self, handoff: Handoff) -> Any:
-        """A handoff's payload decoded into its contract type."""
-        return decode_msgpack(handoff.payload, self.config.registry.get(handoff.kind))
+        """A handoff's payload decoded into its contract type.
+
+        Raises:
+            ContractError: the handoff's contract is not in this runtime's registry.
+            DecodeError: the payload does not decode into it.
+        """
+        with boundary("payload"):
+            return decode_msgpack(handoff.payload, self.config.registry.get(handoff.kind))
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """Wait until the run leaves ``running`` (completed, escalated, failed, cancelled).
 
-        Returns the run as it is when it settles, or when ``timeout`` passes (still running).
+        Returns the run as it is when it settles, or when ``timeout`` passes (then still
+        ``running``: check ``run.state``; waiting is not an error).
 
         Raises:
-            KeyError: no such run.
+            RunNotFound: no such run.
+            InvalidKey: ``run_id`` is not a valid id.
         """
-        run = self._waiters.wait(run_id, self.store.get_run, timeout)
+        with boundary("wait"):
+            run = self._waiters.wait(run_id, self._store.get_run, timeout)
         if run is None:
-            raise KeyError(run_id)
+            raise RunNotFound(run_id)
         return run
 
     def escalations(self, state: str | None = "open") -> list[Escalation]:
         """Escalations in ``state`` (all when ``None``), oldest first."""
-        items: list[Escalation] = self.store.escalations(state=state, limit=1 << 62).items
+        with boundary("escalations"):
+            items: list[Escalation] = self._store.escalations(state=state, limit=1 << 62).items
         return items
 
-    def statistics(self) -> RuntimeStatistics:
-        """Store, supervisor and orchestrator statistics, and runs by state."""
+    def statistics(self, *, timeout: float | None = 30.0) -> RuntimeStatistics:
+        """Store, supervisor and orchestrator statistics, and runs by state.
+
+        Raises:
+            RuntimeTimeout: an actor did not answer within ``timeout``.
+        """
         self._require_open()
-        supervisor = Supervisor.statistics_of(self._supervisor)
-        orchestrator = self._orchestrator.proxy().statistics().get()
-        return RuntimeStatistics(
-            store=self.store.statistics(),
-            supervisor=supervisor,
-            orchestrator=orchestrator,
-            runs=self.store.count_runs(),
-            escalations_open=self.store.count_escalations().get("open", 0),
-            queue={role: self._queue_wait(role, orchestrator) for role in self.config.config.roles},
-        )
+        with boundary("statistics", timeout):
+            supervisor = Supervisor.statistics_of(self._supervisor)
+            orchestrator = self._orchestrator.proxy().statistics().get(timeout=timeout)
+            store = self._store
+            return RuntimeStatistics(
+                store=store.statistics(),
+                supervisor=supervisor,
+                orchestrator=orchestrator,
+                runs=store.count_runs(),
+                escalations_open=store.count_escalations().get("open", 0),
+                queue={r: self._queue_wait(r, orchestrator) for r in self.config.config.roles},
+            )
 
     def _queue_wait(self, role: str, orchestrator: OrchestratorStatistics) -> QueueWait:
         read = self.registry.get_sample_value
@@ -406,17 +465,22 @@ class Runtime:
             waiting=orchestrator.waiting.get(role, 0),
         )
 
-    def health(self) -> tuple[bool, list[str]]:
+    def health(self, *, timeout: float | None = 30.0) -> tuple[bool, list[str]]:
         """``(ok, reasons)``: not ok when a role is down, the store refuses writes (nothing is
-        dispatched then), or the runtime is closed."""
+        dispatched then), or the runtime is closed.
+
+        Raises:
+            RuntimeTimeout: an actor did not answer within ``timeout``.
+        """
         if self._closed:
             return False, ["runtime is closed"]
-        reasons = [
-            f"role {role.role} is down: {role.down_reason}"
-            for role in Supervisor.statistics_of(self._supervisor).roles
-            if not role.up
-        ]
-        degraded = self._orchestrator.proxy().statistics().get(timeout=30).degraded
+        with boundary("health", timeout):
+            reasons = [
+                f"role {role.role} is down: {role.down_reason}"
+                for role in Supervisor.statistics_of(self._supervisor).roles
+                if not role.up
+            ]
+            degraded = self._orchestrator.proxy().statistics().get(timeout=timeout).degraded
         if degraded is not None:
             reasons.append(f"the store refuses writes, nothing is dispatched: {degraded}")
         return not reasons, reasons
@@ -458,6 +522,8 @@ class Runtime:
             log.warning("close: tasks still in flight at the deadline; they stay queued")
         except pykka.ActorDeadError:
             pass
+        except Exception:  # close must finish: the store still has to close
+            log.exception("close: the drain failed; tasks in flight stay queued")
         with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
             Supervisor.stop_children(self._supervisor, deadline)
         # The orchestrator and the supervisor are ours, not agent code: they stop at once
@@ -467,4 +533,5 @@ class Runtime:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(timeout=max(0.0, allowance - time.monotonic()))
         self._timers.stop()
-        self.store.close()
+        self._store.close()
+        self._tuned.restore()

@@ -23,7 +23,15 @@ from handoffs.messages.contracts import (
     SupportResolution,
     import_object,
 )
-from handoffs.messages.errors import ConfigError, ContractError, DecodeError, MessagesError
+from handoffs.messages.errors import (
+    CallerError,
+    ConfigError,
+    ContractError,
+    DecodeError,
+    HandoffsError,
+    MessagesError,
+    RuntimeFault,
+)
 from handoffs.messages.handoff import Handoff, Result, Task
 from handoffs.messages.ids import ID_PATTERN, NAME_PATTERN, Id, IdempotencyKey, Name, new_id
 from handoffs.messages.pipeline import (
@@ -57,6 +65,7 @@ __all__ = [
     "ID_PATTERN",
     "NAME_PATTERN",
     "TERMINAL_RUN_STATES",
+    "CallerError",
     "ChangelogEntry",
     "CodeChange",
     "Config",
@@ -75,6 +84,7 @@ __all__ = [
     "FeedbackSource",
     "GateSpec",
     "Handoff",
+    "HandoffsError",
     "Id",
     "IdempotencyKey",
     "KBArticle",
@@ -91,6 +101,7 @@ __all__ = [
     "RoleSpec",
     "Run",
     "RunState",
+    "RuntimeFault",
     "Severity",
     "Source",
     "StageSpec",

@@ -9,6 +9,7 @@ from handoffs.store.errors import (
     StoreFull,
     StoreIOError,
     StoreLocked,
+    StorePathError,
 )
 from handoffs.store.kb import ArtifactIndex, Page, Store, StoreOptions, StoreStatistics
 
@@ -27,5 +28,6 @@ __all__ = [
     "StoreIOError",
     "StoreLocked",
     "StoreOptions",
+    "StorePathError",
     "StoreStatistics",
 ]

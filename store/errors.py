@@ -1,17 +1,22 @@
 """Errors raised by ``handoffs.store``. LMDB's own errors never leave the package.
 
-The tree::
+Each is a :class:`~handoffs.messages.errors.HandoffsError` and says whose fault it is
+(:class:`~handoffs.messages.errors.CallerError` or
+:class:`~handoffs.messages.errors.RuntimeFault`). The tree::
 
     StoreError
-    ├── StoreLocked      another process holds the store (names the path and its PID)
-    ├── StoreClosed      the store was closed by this process
-    ├── StoreFull        the map reached its configured cap; nothing was written
-    ├── InvalidKey       a key or key part is not a valid id or name
-    ├── StoreCorrupt     stored bytes do not decode (names the DB, key and field)
-    └── StoreIOError     any other LMDB failure (disk, readers, ...)
+    ├── StorePathError   the data directory cannot hold a store: it is a file, say   (caller)
+    ├── StoreClosed      the store was closed by this process                         (caller)
+    ├── InvalidKey       a key or key part is not a valid id or name                  (caller)
+    ├── StoreLocked      another process holds the store (names the path and its PID) (runtime)
+    ├── StoreFull        the map reached its configured cap; nothing was written      (runtime)
+    ├── StoreCorrupt     stored bytes do not decode (names the DB, key and field)     (runtime)
+    └── StoreIOError     any other LMDB failure (disk, readers, ...)                  (runtime)
 """
 
 from __future__ import annotations
+
+from handoffs.messages.errors import CallerError, HandoffsError, RuntimeFault
 
 __all__ = [
     "InvalidKey",
@@ -21,14 +26,15 @@ __all__ = [
     "StoreFull",
     "StoreIOError",
     "StoreLocked",
+    "StorePathError",
 ]
 
 
-class StoreError(Exception):
+class StoreError(HandoffsError):
     """Root of every error the knowledge base raises."""
 
 
-class StoreLocked(StoreError):
+class StoreLocked(StoreError, RuntimeFault):
     """Another process has the store open for writing."""
 
     def __init__(self, path: str, pid: int | None) -> None:
@@ -38,11 +44,19 @@ class StoreLocked(StoreError):
         self.pid = pid
 
 
-class StoreClosed(StoreError):
+class StorePathError(StoreError, CallerError):
+    """The data directory's path cannot hold a store (it is a file, or a parent is)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"cannot open store {path}: {problem}")
+        self.path = path
+
+
+class StoreClosed(StoreError, CallerError):
     """The store was closed; open it again to use it."""
 
 
-class StoreFull(StoreError):
+class StoreFull(StoreError, RuntimeFault):
     """A commit needs more space than ``max_map_size`` allows. Nothing of it was written."""
 
     def __init__(self, map_size: int, max_map_size: int) -> None:
@@ -54,11 +68,11 @@ class StoreFull(StoreError):
         self.max_map_size = max_map_size
 
 
-class InvalidKey(StoreError):
+class InvalidKey(StoreError, CallerError):
     """A key is not a valid id or name, so it must not reach LMDB."""
 
 
-class StoreCorrupt(StoreError):
+class StoreCorrupt(StoreError, RuntimeFault):
     """Bytes read from the store do not decode into their record type."""
 
     def __init__(self, db: str, key: bytes, message: str) -> None:
@@ -67,5 +81,5 @@ class StoreCorrupt(StoreError):
         self.key = key
 
 
-class StoreIOError(StoreError):
+class StoreIOError(StoreError, RuntimeFault):
     """LMDB failed for a reason that is not ours to fix (disk, readers table, ...)."""

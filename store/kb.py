@@ -43,6 +43,7 @@ from handoffs.store.errors import (
     StoreFull,
     StoreIOError,
     StoreLocked,
+    StorePathError,
 )
 
 __all__ = ["ArtifactIndex", "Page", "Store", "StoreOptions", "StoreStatistics"]
@@ -169,6 +170,20 @@ class _ReaderGate:
                 self._cond.notify_all()
 
 
+def _lock_file(root: Path) -> int:
+    """Make ``root`` (0700) and open its lock file; the OS's refusals become StorePathError."""
+    if root.exists() and not root.is_dir():
+        raise StorePathError(str(root), "it is a file, not a directory")
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        return os.open(root / "handoffs.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except NotADirectoryError:
+        raise StorePathError(str(root), "a parent of it is a file, not a directory") from None
+    except OSError as exc:
+        raise StorePathError(str(root), (exc.strerror or str(exc)).lower()) from None
+
+
 class Store:
     """The LMDB knowledge base. Open with :meth:`open`; close with :meth:`close` or ``with``."""
 
@@ -205,15 +220,13 @@ class Store:
         out; stale LMDB reader slots from dead processes are cleared.
 
         Raises:
+            StorePathError: ``path`` is a file, or cannot be made a directory we may use.
             StoreLocked: another process (or this one) has the store open.
             StoreIOError: LMDB could not open the files.
         """
         options = options or StoreOptions()
         root = Path(path)
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(root, 0o700)
-        lock_path = root / "handoffs.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = _lock_file(root)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

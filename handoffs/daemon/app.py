@@ -15,7 +15,6 @@ from importlib.metadata import version
 from typing import Any
 
 import msgspec
-import pykka
 from litestar import Litestar, Request, Response, Router
 from litestar.exceptions import (
     HTTPException,
@@ -37,6 +36,7 @@ from handoffs.actors import (
     StoreUnavailable,
     UnknownPipeline,
 )
+from handoffs.actors.errors import RuntimeTimeout
 from handoffs.daemon.errors import ApiError
 from handoffs.daemon.guard import Guard
 from handoffs.daemon.logs import log_event
@@ -100,7 +100,7 @@ def to_api_error(exc: Exception) -> ApiError:
             return ApiError(400, "invalid_parameter", str(exc))
         case RuntimeClosed() | StoreClosed():
             return ApiError(503, "shutting_down", "the daemon is shutting down")
-        case pykka.Timeout():
+        case RuntimeTimeout():
             return ApiError(503, "busy", "the runtime did not answer in time; retry")
         case StoreFull():
             return ApiError(507, "store_full", str(exc))

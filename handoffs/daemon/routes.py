@@ -112,7 +112,7 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
     ) -> Response[SubmitResponse]:
         request = decode_body(body, _submit_decoder)
         check_input(request.input)
-        run_id, created = runtime.submit_request(request.pipeline, request.input, idempotency_key)
+        run_id, created = runtime.submit(request.pipeline, request.input, idempotency_key)
         run = runtime.get_run(run_id)
         state: RunState = run.state if run is not None else "running"
         return Response(

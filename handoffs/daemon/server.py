@@ -30,7 +30,7 @@ from handoffs.daemon.errors import ServeError
 from handoffs.daemon.guard import allowed_hosts, is_loopback, is_wildcard
 from handoffs.daemon.logs import log_event
 from handoffs.messages import ConfigError
-from handoffs.runtime import Runtime
+from handoffs.runtime import TUNING, Runtime
 from handoffs.store import StoreError, StoreLocked
 
 __all__ = ["ServeOptions", "read_token", "serve"]
@@ -138,7 +138,7 @@ def serve(options: ServeOptions) -> int:
     try:
         # Paused until the port is open: recovered work that kills the process must not keep
         # the daemon unreachable (its attempts count at each open; see the README).
-        runtime = Runtime.open(options.config, options.data, dispatch=False)
+        runtime = Runtime.open(options.config, options.data, dispatch=False, **TUNING)
     except StoreLocked as exc:
         raise ServeError(
             f"{exc} (is another `handoffs serve` running on {options.data}?)"

@@ -89,7 +89,7 @@ def test_a_review_loop_of_models_rejects_then_approves(
     server: LLMServer, open_article: Any
 ) -> None:
     runtime = open_article()
-    run_id = runtime.submit("article", {"topic": "LMDB"})
+    run_id = runtime.submit("article", {"topic": "LMDB"}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     handoffs = runtime.handoffs(run_id)
     assert [(h.stage, h.outcome, h.revision) for h in handoffs] == [
@@ -123,7 +123,7 @@ def test_a_review_loop_of_models_rejects_then_approves(
 
 def test_a_reviewer_that_never_approves_escalates(server: LLMServer, open_article: Any) -> None:
     runtime = open_article(max_revisions=1)
-    run_id = runtime.submit("article", {"topic": "LMDB"})
+    run_id = runtime.submit("article", {"topic": "LMDB"}).run_id
     assert runtime.wait(run_id, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "revisions_exhausted"
@@ -135,7 +135,7 @@ def test_malformed_model_output_goes_back_with_validator_feedback(
     runtime = open_article()
     server.inject(NotJson(), model="test-model")
     server.inject(SchemaViolation(), model="test-model")
-    run_id = runtime.submit("article", {"topic": "LMDB"})
+    run_id = runtime.submit("article", {"topic": "LMDB"}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     writes = [r for r in server.requests if "Write a short article" in r.messages[-1][1]]
     assert [w.fault for w in writes[:3]] == ["not_json", "schema_violation", None]
@@ -152,7 +152,7 @@ def test_rate_limits_and_server_errors_are_retried_within_one_attempt(
 ) -> None:
     runtime = open_article()
     server.inject(Status(status=429, retry_after=0), Status(status=503))
-    run_id = runtime.submit("article", {"topic": "LMDB"})
+    run_id = runtime.submit("article", {"topic": "LMDB"}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     first = runtime.handoffs(run_id)[0]
     assert first.attempt == 1
@@ -169,7 +169,7 @@ def test_a_refused_request_escalates_at_once_without_the_key(
 ) -> None:
     runtime = open_article()
     server.inject(Status(status=401, message=f"Incorrect API key provided: {KEY}"))
-    run_id = runtime.submit("article", {"topic": "LMDB"})
+    run_id = runtime.submit("article", {"topic": "LMDB"}).run_id
     assert runtime.wait(run_id, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "unrecoverable"
@@ -182,7 +182,7 @@ def test_a_refused_request_escalates_at_once_without_the_key(
 def test_a_refusal_is_a_failure_with_its_text(server: LLMServer, open_article: Any) -> None:
     runtime = open_article()
     server.inject(Refusal(text="I can't write about that."), model="test-model")
-    run_id = runtime.submit("article", {"topic": "LMDB"})
+    run_id = runtime.submit("article", {"topic": "LMDB"}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     failures = [e.detail for e in runtime.store.journal() if e.type == "task.failed"]
     assert failures == ["ModelRefusal: the model refused: I can't write about that."]
@@ -221,7 +221,7 @@ def test_the_seed_patterns_run_with_model_roles(
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     with Runtime.open(EXAMPLES / config, tmp_path / "kb", registry=CollectorRegistry()) as rt:
-        run_ids = [rt.submit(pipeline, {**input, "n": i}) for i in range(4)]
+        run_ids = [rt.submit(pipeline, {**input, "n": i}).run_id for i in range(4)]
         runs = [rt.wait(run_id, WAIT) for run_id in run_ids]
         # Every run makes progress to an end: done, or with a person, for a stated reason.
         assert {run.state for run in runs} <= {"completed", "escalated"}
@@ -237,7 +237,7 @@ def test_the_model_metrics_pass_promtool(server: LLMServer, open_article: Any) -
         pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
     runtime = open_article()
     server.inject(Status(status=429, retry_after=0))
-    assert runtime.wait(runtime.submit("article", {"topic": "x"}), WAIT).state == "completed"
+    assert runtime.wait(runtime.submit("article", {"topic": "x"}).run_id, WAIT).state == "completed"
     text = generate_latest(runtime.registry).decode()
     assert "handoffs_llm_requests_total{" in text
     assert "handoffs_task_queue_seconds_bucket{" in text

@@ -32,10 +32,12 @@ def config() -> Config:
 
 def main(data: str) -> None:
     with Runtime.open(config(), data) as runtime:
-        ordinary = [runtime.submit("p", {"n": n}, idempotency_key=f"ok-{n}") for n in range(3)]
+        ordinary = [
+            runtime.submit("p", {"n": n}, idempotency_key=f"ok-{n}").run_id for n in range(3)
+        ]
         for run_id in ordinary:
             runtime.wait(run_id, timeout=60)
-        poison = runtime.submit("p", {"poison": True}, idempotency_key="poison")
+        poison = runtime.submit("p", {"poison": True}, idempotency_key="poison").run_id
         runtime.wait(poison, timeout=60)
     print("done", flush=True)
 

@@ -128,7 +128,7 @@ def test_concurrency_is_tasks_in_flight_on_one_loop(open_runtime: OpenRuntime) -
     threads_before = threading.active_count()
     runtime = open_runtime(one_stage("test_async_agents:gathering", concurrency=TARGET))
     futures = [runtime.submit_async("only", {"n": i}) for i in range(TARGET)]
-    run_ids = [f.get(timeout=WAIT)[0] for f in futures]
+    run_ids = [f.result(timeout=WAIT).run_id for f in futures]
     assert ALL_IN.wait(WAIT)
     assert all(runtime.wait(r, WAIT).state == "completed" for r in run_ids)
     assert IN_FLIGHT["peak"] == TARGET
@@ -142,21 +142,21 @@ def test_a_hung_async_agent_is_cancelled_when_its_lease_expires(
     async_fakes.CANCELLED.clear()
     config = make_config(agents="async_fakes", timeout=0.2, max_attempts=2)
     runtime = open_runtime(config)
-    hung = runtime.submit("coding", {"plan": {"code": ["hang", "hang"]}})
+    hung = runtime.submit("coding", {"plan": {"code": ["hang", "hang"]}}).run_id
     assert runtime.wait(hung, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "retries_exhausted"
     assert "timed out after 0.2s" in escalation.summary
     assert [(hung, "code"), (hung, "code")] == async_fakes.CANCELLED
     # concurrency 1: the hung attempts gave their room back, so other work goes on.
-    assert runtime.wait(runtime.submit("coding", {}), WAIT).state == "completed"
+    assert runtime.wait(runtime.submit("coding", {}).run_id, WAIT).state == "completed"
     assert runtime.statistics().orchestrator.inflight == 0
 
 
 def test_an_exception_in_an_async_agent_is_retried_and_a_base_exception_restarts_the_loop(
     runtime: Runtime,
 ) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     assert [t.attempt for t in fakes.RECEIVED if t.run_id == run_id and t.stage == "write"] == [
         1,
@@ -187,7 +187,7 @@ def test_queue_time_does_not_count_against_the_timeout(
     config = one_stage(f"test_async_agents:{agent}", concurrency=2, timeout=0.2, max_attempts=1)
     runtime = open_runtime(config)
     futures = [runtime.submit_async("only", {"n": i}) for i in range(16)]
-    runs = [runtime.wait(f.get(timeout=WAIT)[0], WAIT) for f in futures]
+    runs = [runtime.wait(f.result(timeout=WAIT).run_id, WAIT) for f in futures]
     assert [r.state for r in runs] == ["completed"] * 16
     assert runtime.escalations() == []
     queue = runtime.statistics().queue["worker"]
@@ -205,8 +205,8 @@ def test_tasks_queued_behind_a_hung_sync_agent_go_to_another(
     # Two threads; the first task hangs one of them. Its lease expires, the tasks prefetched
     # behind it (never started) are withdrawn and run by the other thread.
     runtime = open_runtime(make_config(timeout=0.3, concurrency=2, max_attempts=2))
-    hung = runtime.submit("coding", {"plan": {"code": ["hang"]}})
-    others = [runtime.submit("coding", {"n": i}) for i in range(6)]
+    hung = runtime.submit("coding", {"plan": {"code": ["hang"]}}).run_id
+    others = [runtime.submit("coding", {"n": i}).run_id for i in range(6)]
     for run_id in [*others, hung]:
         assert runtime.wait(run_id, WAIT).state == "completed"
     fakes.release_hung()
@@ -214,7 +214,7 @@ def test_tasks_queued_behind_a_hung_sync_agent_go_to_another(
 
 def test_output_invalid_and_unrecoverable_raised_by_an_agent(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(one_stage("test_async_agents:signalling", max_attempts=3))
-    invalid = runtime.submit("only", {"raise": "invalid"})
+    invalid = runtime.submit("only", {"raise": "invalid"}).run_id
     assert runtime.wait(invalid, WAIT).state == "completed"
     first = runtime.handoffs(invalid)
     assert first[-1].outcome == "accepted"
@@ -224,7 +224,7 @@ def test_output_invalid_and_unrecoverable_raised_by_an_agent(open_runtime: OpenR
     assert retried[1].feedback[0].issue == (
         "CodeChange is invalid: no such file (at $.files_changed)"
     )
-    refused = runtime.submit("only", {"raise": "unrecoverable"})
+    refused = runtime.submit("only", {"raise": "unrecoverable"}).run_id
     assert runtime.wait(refused, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "unrecoverable"
@@ -247,7 +247,7 @@ async def signalling(task: Task) -> CodeChange:
 
 
 def test_a_task_carries_upstream_quality_markers(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x"})
+    run_id = runtime.submit("content", {"topic": "x"}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     (review,) = [t for t in fakes.RECEIVED if t.run_id == run_id and t.stage == "review"]
     assert review.quality["write"] == QualityMarkers(completeness=0.9, confidence=0.8)
@@ -287,7 +287,7 @@ def test_an_agent_reads_the_knowledge_base_newest_first(tmp_path: Path) -> None:
     )
     with Runtime.open(config, tmp_path / "kb", registry=CollectorRegistry()) as runtime:
         for _ in range(3):
-            assert runtime.wait(runtime.submit("lib", {}), WAIT).state == "completed"
+            assert runtime.wait(runtime.submit("lib", {}).run_id, WAIT).state == "completed"
         with pytest.raises(ValueError, match=r"^select artifacts by exactly one of"):
             runtime.knowledge.find(kind="Draft", tag="x")
     assert Librarian.seen == [[], ["seen 0"], ["seen 1", "seen 0"]]
@@ -301,7 +301,7 @@ def test_close_cancels_async_tasks_still_in_flight(tmp_path: Path) -> None:
     runtime = Runtime.open(
         make_config(agents="async_fakes"), tmp_path / "kb", registry=CollectorRegistry()
     )
-    run_id = runtime.submit("coding", {"plan": {"code": ["hang"]}})
+    run_id = runtime.submit("coding", {"plan": {"code": ["hang"]}}).run_id
     assert async_fakes.HANGING.wait(WAIT)  # the task is in flight
     runtime.close(timeout=0.2)
     assert [(run_id, "code")] == async_fakes.CANCELLED
@@ -315,7 +315,7 @@ def test_an_async_role_whose_loop_keeps_crashing_goes_down_and_comes_back(
         agents="async_fakes", max_attempts=100, max_restarts=3, period=60.0, restart_backoff=0.0
     )
     runtime = open_runtime(config)
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"] * 4}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"] * 4}}).run_id
     assert runtime.wait(run_id, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "role_down" and escalation.stage == "write"
@@ -332,8 +332,8 @@ def test_a_crashing_loop_hands_every_task_it_held_to_the_next_loop(
     # One loop holds 20 sleeping tasks when a 21st kills it: all 21 runs complete, the
     # sleepers at attempt 1 (they never failed), the killer at attempt 2.
     runtime = open_runtime(make_config(agents="async_fakes", concurrency=50))
-    sleepers = [runtime.submit("coding", {"sleep": 0.2, "n": i}) for i in range(20)]
-    killer = runtime.submit("coding", {"plan": {"code": ["exit"]}})
+    sleepers = [runtime.submit("coding", {"sleep": 0.2, "n": i}).run_id for i in range(20)]
+    killer = runtime.submit("coding", {"plan": {"code": ["exit"]}}).run_id
     assert {runtime.wait(r, WAIT).state for r in [*sleepers, killer]} == {"completed"}
     assert runtime.handoffs(killer)[0].attempt == 2
     assert all(runtime.handoffs(r)[0].attempt == 1 for r in sleepers)

@@ -23,7 +23,7 @@ def test_closing_under_load_sets_the_drain_once(
             make_config(concurrency=2), tmp_path / f"kb{round_}", registry=CollectorRegistry()
         )
         futures = [runtime.submit_async("support", {"question": f"q{n}"}) for n in range(60)]
-        futures[0].get(timeout=30)
+        futures[0].result(timeout=30)
         runtime.close(timeout=30)
     problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert problems == []

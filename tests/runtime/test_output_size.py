@@ -31,7 +31,7 @@ def config(agent: str, max_output_bytes: int = 4096) -> Config:
 
 def test_an_oversized_output_goes_back_with_validator_feedback(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(config("huge_then_small"))
-    run_id = runtime.submit("p", {})
+    run_id = runtime.submit("p", {}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     events = [e.detail for e in runtime.store.journal() if e.type == "task.failed"]
     assert len(events) == 1
@@ -41,7 +41,7 @@ def test_an_oversized_output_goes_back_with_validator_feedback(open_runtime: Ope
 
 def test_always_oversized_escalates_invalid_output(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(config("always_huge"))
-    run_id = runtime.submit("p", {})
+    run_id = runtime.submit("p", {}).run_id
     assert runtime.wait(run_id, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "invalid_output"

@@ -10,7 +10,7 @@ WAIT = 30.0
 
 def test_a_paused_runtime_dispatches_once_started(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(dispatch=False)
-    run_id = runtime.submit("support", {"question": "q"})
+    run_id = runtime.submit("support", {"question": "q"}).run_id
     stats = runtime.statistics()  # a barrier: the orchestrator decided everything told so far
     assert fakes.RECEIVED == []
     assert stats.orchestrator.waiting["support"] == 1

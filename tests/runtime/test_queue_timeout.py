@@ -19,9 +19,9 @@ def config(queue_timeout: float | None) -> Config:
 
 def test_a_task_waiting_past_its_queue_timeout_escalates(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(config(queue_timeout=0.2), prefetch=1)
-    hung = runtime.submit("coding", {"plan": {"code": ["hang"]}})
+    hung = runtime.submit("coding", {"plan": {"code": ["hang"]}}).run_id
     assert fakes.STARTED.wait(WAIT)  # the only agent is busy for good
-    waiting = runtime.submit("coding", {})
+    waiting = runtime.submit("coding", {}).run_id
     assert runtime.wait(waiting, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "queue_timeout"

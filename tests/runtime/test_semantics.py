@@ -27,7 +27,7 @@ def received(run_id: str, stage: str) -> list[Task]:
 
 
 def test_a_run_completes_with_its_handoffs_in_order(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "lmdb"})
+    run_id = runtime.submit("content", {"topic": "lmdb"}).run_id
     run = runtime.wait(run_id, WAIT)
     assert run.state == "completed"
     handoffs = runtime.handoffs(run_id)
@@ -48,7 +48,7 @@ def test_a_run_completes_with_its_handoffs_in_order(runtime: Runtime) -> None:
 
 
 def test_instruction_is_rendered_with_the_run_input(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "actors"})
+    run_id = runtime.submit("content", {"topic": "actors"}).run_id
     runtime.wait(run_id, WAIT)
     assert received(run_id, "research")[0].instruction == (
         "Research actors: key findings with sources."
@@ -60,7 +60,7 @@ def test_instruction_is_rendered_with_the_run_input(runtime: Runtime) -> None:
 def test_a_task_carries_decoded_upstream_artifacts_and_never_the_producer(
     runtime: Runtime,
 ) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"review": ["reject"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"review": ["reject"]}}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     task = received(run_id, "publish")[0]
     assert set(task.inputs) == {"research", "write", "review"}
@@ -78,7 +78,7 @@ def test_a_task_carries_decoded_upstream_artifacts_and_never_the_producer(
 def test_invalid_output_is_sent_back_with_validator_feedback_naming_the_field(
     runtime: Runtime,
 ) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"research": ["invalid"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"research": ["invalid"]}}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     first, second = received(run_id, "research")
     assert first.attempt == 1 and first.feedback == []
@@ -90,7 +90,7 @@ def test_invalid_output_is_sent_back_with_validator_feedback_naming_the_field(
 
 
 def test_wrong_contract_type_is_invalid_output(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["wrongtype"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["wrongtype"]}}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     feedback = received(run_id, "write")[1].feedback
     assert [(f.source, f.aspect, f.issue) for f in feedback] == [
@@ -100,7 +100,7 @@ def test_wrong_contract_type_is_invalid_output(runtime: Runtime) -> None:
 
 def test_invalid_output_on_every_attempt_escalates_invalid_output(runtime: Runtime) -> None:
     plan = {"write": ["invalid", "invalid", "invalid"]}
-    run_id = runtime.submit("content", {"topic": "x", "plan": plan})
+    run_id = runtime.submit("content", {"topic": "x", "plan": plan}).run_id
     run = runtime.wait(run_id, WAIT)
     assert run.state == "escalated"
     (escalation,) = runtime.escalations()
@@ -111,7 +111,7 @@ def test_invalid_output_on_every_attempt_escalates_invalid_output(runtime: Runti
 
 
 def test_a_failing_gate_sends_the_stage_back_as_a_revision(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"research": ["lowconf"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"research": ["lowconf"]}}).run_id
     run = runtime.wait(run_id, WAIT)
     assert run.state == "completed"
     assert run.revisions == {"research": 1}
@@ -126,7 +126,7 @@ def test_a_failing_gate_sends_the_stage_back_as_a_revision(runtime: Runtime) -> 
 
 
 def test_tests_passed_gate_reads_the_code_change(runtime: Runtime) -> None:
-    run_id = runtime.submit("coding", {"plan": {"code": ["lowconf"]}})
+    run_id = runtime.submit("coding", {"plan": {"code": ["lowconf"]}}).run_id
     run = runtime.wait(run_id, WAIT)
     assert run.state == "completed" and run.revisions == {"code": 1}
     assert received(run_id, "code")[1].feedback[0].aspect == "tests_passed"
@@ -140,7 +140,7 @@ def test_an_always_rejecting_reviewer_sees_n_plus_one_drafts_then_escalates(
 
     runtime = open_runtime(make_config(max_revisions=max_revisions))  # type: ignore[operator]
     plan = {"review": ["reject"] * 100}
-    run_id = runtime.submit("content", {"topic": "x", "plan": plan})
+    run_id = runtime.submit("content", {"topic": "x", "plan": plan}).run_id
     run = runtime.wait(run_id, WAIT)
     assert run.state == "escalated"
     reviews = received(run_id, "review")
@@ -160,7 +160,7 @@ def test_an_always_rejecting_reviewer_sees_n_plus_one_drafts_then_escalates(
 
 
 def test_agent_exceptions_are_retried_with_backoff(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise", "raise"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise", "raise"]}}).run_id
     run = runtime.wait(run_id, WAIT)
     assert run.state == "completed"
     assert [t.attempt for t in received(run_id, "write")] == [1, 2, 3]
@@ -170,7 +170,7 @@ def test_agent_exceptions_are_retried_with_backoff(runtime: Runtime) -> None:
 
 
 def test_exhausted_retries_escalate_with_the_exception(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}}).run_id
     assert runtime.wait(run_id, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "retries_exhausted"
@@ -178,7 +178,7 @@ def test_exhausted_retries_escalate_with_the_exception(runtime: Runtime) -> None
 
 
 def test_approve_accepts_the_last_output_and_continues(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"review": ["reject"] * 10}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"review": ["reject"] * 10}}).run_id
     runtime.wait(run_id, WAIT)
     (escalation,) = runtime.escalations()
     resolved = runtime.resolve(escalation.id, "approve")
@@ -191,7 +191,7 @@ def test_approve_accepts_the_last_output_and_continues(runtime: Runtime) -> None
 
 
 def test_revise_runs_one_more_cycle_with_the_persons_feedback(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"review": ["reject"] * 10}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"review": ["reject"] * 10}}).run_id
     runtime.wait(run_id, WAIT)
     (escalation,) = runtime.escalations()
     runtime.resolve(escalation.id, "revise", "shorter, please")
@@ -206,7 +206,7 @@ def test_revise_runs_one_more_cycle_with_the_persons_feedback(runtime: Runtime) 
 
 
 def test_cancel_ends_the_run_cancelled(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}}).run_id
     runtime.wait(run_id, WAIT)
     (escalation,) = runtime.escalations()
     runtime.resolve(escalation.id, "cancel", "not needed")
@@ -215,7 +215,7 @@ def test_cancel_ends_the_run_cancelled(runtime: Runtime) -> None:
 
 
 def test_approve_after_retries_exhausted_retries_the_stage(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}}).run_id
     runtime.wait(run_id, WAIT)
     (escalation,) = runtime.escalations()
     runtime.resolve(escalation.id, "approve")
@@ -224,7 +224,7 @@ def test_approve_after_retries_exhausted_retries_the_stage(runtime: Runtime) -> 
 
 
 def test_resolving_twice_is_an_error_not_a_second_action(runtime: Runtime) -> None:
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["raise"] * 3}}).run_id
     runtime.wait(run_id, WAIT)
     (escalation,) = runtime.escalations()
     runtime.resolve(escalation.id, "cancel")
@@ -238,8 +238,8 @@ def test_resolving_twice_is_an_error_not_a_second_action(runtime: Runtime) -> No
 
 
 def test_a_trigger_starts_a_run_from_a_committed_artifact(runtime: Runtime) -> None:
-    gap = runtime.submit("support", {"question": "How do refunds work?", "gap": True})
-    no_gap = runtime.submit("support", {"question": "Where is my invoice?"})
+    gap = runtime.submit("support", {"question": "How do refunds work?", "gap": True}).run_id
+    no_gap = runtime.submit("support", {"question": "Where is my invoice?"}).run_id
     assert runtime.wait(gap, WAIT).state == "completed"
     assert runtime.wait(no_gap, WAIT).state == "completed"
     kb_runs = runtime.store.runs(pipeline="kb").items
@@ -251,11 +251,11 @@ def test_a_trigger_starts_a_run_from_a_committed_artifact(runtime: Runtime) -> N
 
 
 def test_idempotent_submission(runtime: Runtime) -> None:
-    first, created = runtime.submit_request("content", {"topic": "a"}, "key-1")
-    again, created_again = runtime.submit_request("content", {"topic": "a"}, "key-1")
+    first, created = runtime.submit("content", {"topic": "a"}, "key-1")
+    again, created_again = runtime.submit("content", {"topic": "a"}, "key-1")
     assert (again, created, created_again) == (first, True, False)
     with pytest.raises(IdempotencyConflict, match=r"^idempotency key 'key-1' was used for run"):
-        runtime.submit_request("content", {"topic": "b"}, "key-1")
+        runtime.submit("content", {"topic": "b"}, "key-1")
     assert len(runtime.store.runs().items) == 1
 
 
@@ -266,7 +266,9 @@ def test_unknown_pipeline(runtime: Runtime) -> None:
 
 def test_many_runs_all_settle_and_the_store_stays_consistent(runtime: Runtime) -> None:
     plans = [{}, {"review": ["reject"]}, {"write": ["raise"]}, {"research": ["lowconf"]}]
-    ids = [runtime.submit("content", {"topic": str(i), "plan": plans[i % 4]}) for i in range(80)]
+    ids = [
+        runtime.submit("content", {"topic": str(i), "plan": plans[i % 4]}).run_id for i in range(80)
+    ]
     states = {runtime.wait(i, WAIT).state for i in ids}
     assert states == {"completed"}
     keys = [(h.run_id, h.stage, h.revision) for i in ids for h in runtime.handoffs(i)]
@@ -280,11 +282,11 @@ def test_a_burst_commits_in_groups_on_the_committer_and_alone_inline(runtime: Ru
     # single run after it commits one decision at a time on the orchestrator's thread.
     before = runtime.store.statistics()
     futures = [runtime.submit_async("content", {"topic": str(i)}) for i in range(200)]
-    ids = [future.get(timeout=WAIT)[0] for future in futures]
+    ids = [future.result(timeout=WAIT).run_id for future in futures]
     assert {runtime.wait(i, WAIT).state for i in ids} == {"completed"}
     burst = runtime.store.statistics()
     assert burst.batches - before.batches > 3 * (burst.commits - before.commits)
-    alone = runtime.submit("content", {"topic": "alone"})
+    alone = runtime.submit("content", {"topic": "alone"}).run_id
     assert runtime.wait(alone, WAIT).state == "completed"
     after = runtime.store.statistics()
     assert after.batches - burst.batches == after.commits - burst.commits  # one per commit
@@ -294,11 +296,11 @@ def test_a_burst_commits_in_groups_on_the_committer_and_alone_inline(runtime: Ru
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ([1, 2], "run input must be an object with string keys"),
-        ({1: "x"}, "run input must be an object with string keys"),
-        ({"n": 1 << 70}, "run input cannot be stored: "),
-        ({"x": object()}, "run input cannot be stored: "),
-        ({"x": "y" * (2 << 20)}, "run input is "),
+        ([1, 2], r"run input must be an object \(a dict\), not a list$"),
+        ({1: "x"}, r"run input at \$: an object key must be a string, not a int: 1$"),
+        ({"n": 1 << 70}, r"run input at \$\.n: the integer is outside the 64-bit range$"),
+        ({"x": object()}, r"run input at \$\.x: JSON cannot hold a object$"),
+        ({"x": "y" * (2 << 20)}, r"run input is 2097169 bytes encoded; the limit is 1048576$"),
     ],
 )
 def test_an_input_that_cannot_be_stored_is_refused(
@@ -312,14 +314,14 @@ def test_an_input_that_cannot_be_stored_is_refused(
 def test_an_invalid_idempotency_key_is_refused(runtime: Runtime) -> None:
     with pytest.raises(InvalidKey, match=r"^invalid idempotency key 'two words'"):
         runtime.submit("content", {"topic": "x"}, "two words")
-    assert runtime.wait(runtime.submit("content", {"topic": "x"}), WAIT).state == "completed"
+    assert runtime.wait(runtime.submit("content", {"topic": "x"}).run_id, WAIT).state == "completed"
 
 
 def test_result_tags_are_indexed_and_bad_tags_are_invalid_output(runtime: Runtime) -> None:
-    good = runtime.submit("support", {"question": "q", "plan": {"support": ["tagged"]}})
+    good = runtime.submit("support", {"question": "q", "plan": {"support": ["tagged"]}}).run_id
     assert runtime.wait(good, WAIT).state == "completed"
     assert runtime.store.artifacts(tag="urgent").items[0].run_id == good
-    bad = runtime.submit("support", {"question": "q", "plan": {"support": ["badtags"] * 3}})
+    bad = runtime.submit("support", {"question": "q", "plan": {"support": ["badtags"] * 3}}).run_id
     assert runtime.wait(bad, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "invalid_output"

@@ -16,7 +16,7 @@ def test_a_temporary_role_left_with_no_actor_is_down_until_restarted(
     open_runtime: OpenRuntime, agents: str
 ) -> None:
     runtime = open_runtime(make_config(agents=agents, restart="temporary"))
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}}).run_id
     # the write actor died and is not restarted: the retry has nowhere to go
     assert runtime.wait(run_id, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
@@ -29,7 +29,7 @@ def test_a_temporary_role_left_with_no_actor_is_down_until_restarted(
     roles = {r.role: r for r in runtime.statistics().supervisor.roles}
     assert (roles["write"].up, roles["write"].actors, roles["write"].restarts) == (False, 0, 0)
     # a run that needs the role meanwhile waits visibly too
-    waiting = runtime.submit("content", {"topic": "y"})
+    waiting = runtime.submit("content", {"topic": "y"}).run_id
     assert runtime.wait(waiting, WAIT).state == "escalated"
     runtime.restart_role("write")
     assert runtime.wait(run_id, WAIT).state == "completed"
@@ -40,7 +40,7 @@ def test_a_temporary_role_left_with_no_actor_is_down_until_restarted(
 
 def test_a_temporary_role_with_a_live_actor_left_stays_up(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(make_config(restart="temporary", concurrency=2))
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"  # the other actor ran the retry
     roles = {r.role: r for r in runtime.statistics().supervisor.roles}
     assert (roles["write"].up, roles["write"].actors, roles["write"].restarts) == (True, 1, 0)
@@ -49,7 +49,7 @@ def test_a_temporary_role_with_a_live_actor_left_stays_up(open_runtime: OpenRunt
 
 def test_a_transient_role_is_restarted_after_an_abnormal_exit(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(make_config(restart="transient", restart_backoff=0.0))
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     roles = {r.role: r for r in runtime.statistics().supervisor.roles}
     assert (roles["write"].up, roles["write"].actors, roles["write"].restarts) == (True, 1, 1)

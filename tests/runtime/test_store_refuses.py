@@ -25,7 +25,7 @@ def test_a_full_map_stalls_the_runtime_until_it_closes(open_runtime: OpenRuntime
     accepted: list[str] = []
     with pytest.raises(StoreUnavailable, match=r"^the store cannot take writes: store is full"):
         for n in range(100):
-            accepted.append(runtime.submit("support", {"question": f"q{n}", "blob": BIG}))  # noqa: PERF401 (until it raises)
+            accepted.append(runtime.submit("support", {"question": f"q{n}", "blob": BIG}).run_id)  # noqa: PERF401 (until it raises)
     assert 0 < len(accepted) < 100
     ok, reasons = runtime.health()
     assert not ok
@@ -73,7 +73,7 @@ def test_a_full_disk_stalls_without_agent_calls_and_resumes_when_room_appears(
     runtime = Runtime.open(make_config(), small_disk / "kb", store_options=options)
     try:
         # Agents are busy with one run each when the disk fills up.
-        busy = runtime.submit("coding", {"plan": {"code": ["late"]}})
+        busy = runtime.submit("coding", {"plan": {"code": ["late"]}}).run_id
         assert fakes.STARTED.wait(WAIT)
         filler = small_disk / "filler"
         with open(filler, "wb") as f:
@@ -97,7 +97,7 @@ def test_a_full_disk_stalls_without_agent_calls_and_resumes_when_room_appears(
         assert runtime.wait(busy, WAIT).state == "completed"
         assert runtime.health() == (True, [])
         assert fakes.calls(busy, "code") == 1  # its result was held, not the task run again
-        after = runtime.submit("support", {"question": "after"})
+        after = runtime.submit("support", {"question": "after"}).run_id
         assert runtime.wait(after, WAIT).state == "completed"
         assert runtime.store.verify() == []
     finally:

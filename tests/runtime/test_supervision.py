@@ -36,7 +36,7 @@ def test_base_exception_in_an_agent_restarts_only_its_actor(runtime: Runtime) ->
     other_actors = {
         r.role: r.actors for r in runtime.statistics().supervisor.roles if r.role != "write"
     }
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"]}}).run_id
     assert runtime.wait(run_id, WAIT).state == "completed"
     assert metric(runtime, "handoffs_agent_restarts_total", role="write") == 1
     assert metric(runtime, "handoffs_task_failures_total", role="write") == 1
@@ -45,13 +45,13 @@ def test_base_exception_in_an_agent_restarts_only_its_actor(runtime: Runtime) ->
     assert roles["write"].restarts == 1 and roles["write"].up
     assert {r: roles[r].actors for r in other_actors} == other_actors
     # the other actors kept working: a second run goes through every role
-    assert runtime.wait(runtime.submit("content", {"topic": "y"}), WAIT).state == "completed"
+    assert runtime.wait(runtime.submit("content", {"topic": "y"}).run_id, WAIT).state == "completed"
 
 
 def test_a_crash_loop_takes_the_role_down_after_max_restarts(open_runtime: OpenRuntime) -> None:
     config = make_config(max_attempts=100, max_restarts=3, period=60.0, restart_backoff=0.0)
     runtime = open_runtime(config)
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"] * 4}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["exit"] * 4}}).run_id
     assert runtime.wait(run_id, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "role_down" and escalation.stage == "write"
@@ -59,10 +59,10 @@ def test_a_crash_loop_takes_the_role_down_after_max_restarts(open_runtime: OpenR
     ok, reasons = runtime.health()
     assert not ok and reasons[0].startswith("role write is down: 4 exits within 60s")
     # every other role keeps working meanwhile
-    support = runtime.submit("support", {"question": "q"})
+    support = runtime.submit("support", {"question": "q"}).run_id
     assert runtime.wait(support, WAIT).state == "completed"
     # a second content run waiting on the role is escalated at once, its work kept
-    waiting = runtime.submit("content", {"topic": "y"})
+    waiting = runtime.submit("content", {"topic": "y"}).run_id
     assert runtime.wait(waiting, WAIT).state == "escalated"
     # a person brings the role back: the escalated runs continue
     runtime.restart_role("write")
@@ -75,8 +75,8 @@ def test_a_crash_loop_takes_the_role_down_after_max_restarts(open_runtime: OpenR
 def test_tasks_queued_behind_a_crash_all_complete(open_runtime: OpenRuntime) -> None:
     config = _single_stage_config("fakes:hold_then", concurrency=1)
     runtime = open_runtime(config, prefetch=1000)
-    first = runtime.submit("one", {"then": "exit"})
-    queued = [runtime.submit("one", {"then": "ok"}) for _ in range(100)]
+    first = runtime.submit("one", {"then": "exit"}).run_id
+    queued = [runtime.submit("one", {"then": "ok"}).run_id for _ in range(100)]
     # all 101 were handed to the one actor's mailbox before the first returns
     assert runtime.statistics().orchestrator.inflight == 101
     fakes.release_hung()
@@ -88,7 +88,7 @@ def test_tasks_queued_behind_a_crash_all_complete(open_runtime: OpenRuntime) -> 
 
 def test_a_hung_agent_is_redispatched_after_the_deadline(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(make_config(timeout=0.3, concurrency=2))
-    run_id = runtime.submit("coding", {"plan": {"code": ["late"]}})
+    run_id = runtime.submit("coding", {"plan": {"code": ["late"]}}).run_id
     run = runtime.wait(run_id, WAIT)
     assert run.state == "completed"
     (handoff,) = runtime.handoffs(run_id)
@@ -103,8 +103,8 @@ def test_a_hung_agent_is_redispatched_after_the_deadline(open_runtime: OpenRunti
 
 def test_a_poison_task_is_quarantined_and_the_others_complete(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(make_config(max_restarts=100, restart_backoff=0.0))
-    poison = runtime.submit("coding", {"plan": {"code": ["exit"] * 10}})
-    others = [runtime.submit("coding", {}) for _ in range(20)]
+    poison = runtime.submit("coding", {"plan": {"code": ["exit"] * 10}}).run_id
+    others = [runtime.submit("coding", {}).run_id for _ in range(20)]
     assert runtime.wait(poison, WAIT).state == "escalated"
     (escalation,) = runtime.escalations()
     assert escalation.reason == "retries_exhausted"
@@ -115,8 +115,8 @@ def test_a_poison_task_is_quarantined_and_the_others_complete(open_runtime: Open
 
 def test_a_hanging_poison_task_is_quarantined(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(make_config(timeout=0.2, concurrency=3, max_attempts=3))
-    poison = runtime.submit("coding", {"plan": {"code": ["hang"] * 3}})
-    other = runtime.submit("support", {"question": "q"})
+    poison = runtime.submit("coding", {"plan": {"code": ["hang"] * 3}}).run_id
+    other = runtime.submit("support", {"question": "q"}).run_id
     assert runtime.wait(poison, WAIT).state == "escalated"
     assert runtime.wait(other, WAIT).state == "completed"
     (escalation,) = runtime.escalations()
@@ -125,7 +125,7 @@ def test_a_hanging_poison_task_is_quarantined(open_runtime: OpenRuntime) -> None
 
 def test_reopening_a_store_dispatches_unfinished_tasks_again(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime()
-    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["hang"]}})
+    run_id = runtime.submit("content", {"topic": "x", "plan": {"write": ["hang"]}}).run_id
     eventually(lambda: fakes.calls(run_id, "write") == 1)
     runtime.close(timeout=0.2)  # the hung task stays running in the store
     with Store.open(runtime.store.path) as store:
@@ -146,7 +146,7 @@ def test_reopening_a_store_dispatches_unfinished_tasks_again(open_runtime: OpenR
 
 def test_close_waits_for_tasks_in_flight(open_runtime: OpenRuntime) -> None:
     runtime = open_runtime(_single_stage_config("fakes:hold_then", concurrency=1))
-    run_id = runtime.submit("one", {"then": "ok"})
+    run_id = runtime.submit("one", {"then": "ok"}).run_id
     eventually(lambda: fakes.calls(run_id, "only") == 1)
     fakes.release_hung()
     runtime.close(timeout=10)
@@ -182,7 +182,9 @@ def _chaos_config() -> Config:
 def test_thirty_percent_failing_agents_on_a_thousand_runs(open_runtime: OpenRuntime) -> None:
     seed, rate, runs, attempts = 7, 0.3, 1000, 5
     runtime = open_runtime(_chaos_config())
-    ids = [runtime.submit("chaos", {"seed": seed, "run": n, "rate": rate}) for n in range(runs)]
+    ids = [
+        runtime.submit("chaos", {"seed": seed, "run": n, "rate": rate}).run_id for n in range(runs)
+    ]
     states = [runtime.wait(run_id, 60).state for run_id in ids]
     expected_escalated: set[int] = set()
     raised = exited = 0
