@@ -58,9 +58,10 @@ def agent(task: object) -> object:
 def child(data: Path, runs: int) -> None:
     """Submit runs 0..runs-1 (idempotent keys), wait for each; print progress lines."""
     from handoffs import Runtime
+    from handoffs.interpreter import TUNING
 
     started = time.perf_counter()
-    with Runtime.open(chaos_config(), data) as runtime:  # type: ignore[arg-type]
+    with Runtime.open(chaos_config(), data, **TUNING) as runtime:  # type: ignore[arg-type]
         print(f"ready {time.perf_counter() - started:.6f}", flush=True)
         # Submitted without waiting, so a lifetime is not spent on one commit per run; each
         # acknowledgement is a progress line (a moment the parent may kill us at).

@@ -4,11 +4,19 @@
 result file gets the runner's measurements, ``{"skipped": reason}`` when a peer is missing,
 or ``{"error": text}``. With ``"profile"`` in the file, py-spy samples this process while the
 runner runs and writes its collapsed stacks there.
+
+Fairness: every row, ours, the floors' and the peers', runs under the same interpreter
+settings, set here before the runner starts: ``"interpreter"`` in the file (``switch_interval``
+seconds, ``gc_threshold``: the youngest generation's, raised to at least that; ``null`` leaves
+one as CPython has it), by default what ``handoffs serve`` uses
+(:data:`handoffs.interpreter.TUNING`). Our runtime is opened without settings of its own, so
+it runs under exactly these. The result says what the row ran under (``"interpreter"``).
 """
 
 from __future__ import annotations
 
 import faulthandler
+import gc
 import importlib
 import json
 import os
@@ -21,7 +29,24 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["interrupt", "main"]
+__all__ = ["interpreter_settings", "interrupt", "main", "set_interpreter"]
+
+
+def set_interpreter(spec: dict[str, Any] | None) -> None:
+    """Apply the job's interpreter settings (``None``: the daemon's) to this process."""
+    from handoffs.interpreter import TUNING, tune
+
+    settings = dict(TUNING) if spec is None else spec
+    tune(settings.get("switch_interval"), settings.get("gc_threshold"))
+
+
+def interpreter_settings() -> dict[str, Any]:
+    """What this process runs under: the GIL switch interval (s) and the GC thresholds."""
+    return {
+        "switch_interval": sys.getswitchinterval(),
+        "gc_threshold": list(gc.get_threshold()),
+        "gc_enabled": gc.isenabled(),
+    }
 
 
 def _start_profiler(spec: dict[str, Any]) -> subprocess.Popen[bytes]:
@@ -65,6 +90,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             return {"skipped": f"{exc.name} is not installed (pip install -e '.[bench]')"}
         raise
     runner = getattr(module, function)
+    set_interpreter(job.get("interpreter"))
+    settings = interpreter_settings()
     profiler = _start_profiler(job["profile"]) if job.get("profile") else None
     try:
         result: dict[str, Any] = runner(job["params"])
@@ -73,6 +100,9 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     finally:
         if profiler is not None:
             interrupt(profiler)
+    if interpreter_settings() != settings:  # the runner changed them: say so
+        settings["changed_to"] = interpreter_settings()
+    result["interpreter"] = settings
     return result
 
 

@@ -68,6 +68,8 @@ def _open(data_dir: Path, params: dict[str, Any], config: Config | None) -> Runt
     if config is None:
         config = bench_config(concurrency=params["concurrency"])
     options = StoreOptions(sync=params["sync"], map_size=1 << 30)
+    # No interpreter settings of its own: bench.child set them for this row's process, the
+    # same as for every peer's.
     return Runtime.open(config, data_dir, store_options=options, prefetch=params["prefetch"])
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "METRICS",
     "aggregate",
     "check_targets",
+    "describe_interpreter",
     "io_ratios",
     "render_markdown",
     "write_chart",
@@ -77,7 +78,40 @@ def aggregate(row: Row, repeats: list[dict[str, Any]]) -> dict[str, Any]:
     out["metrics"] = metrics
     extras = [r.get("extra", {}) for r in good]
     out["extra"] = extras[0] if extras else {}
+    settings = [r["interpreter"] for r in good if "interpreter" in r]
+    if settings:
+        out["interpreter"] = settings[0]
     return out
+
+
+def describe_interpreter(settings: dict[str, Any] | None) -> str:
+    """A row's interpreter settings in words (``bench.child`` records them)."""
+    if not settings:
+        return "not recorded"
+    interval = settings["switch_interval"] * 1000
+    young, *older = settings["gc_threshold"]
+    gc = f"GC thresholds ({young:,}, {', '.join(map(str, older))})"
+    if not settings.get("gc_enabled", True) or young == 0:
+        gc = "GC off"
+    text = f"GIL switch interval {interval:g} ms, {gc}"
+    if "changed_to" in settings:
+        text += f"; the row changed them to: {describe_interpreter(settings['changed_to'])}"
+    return text
+
+
+def _interpreter_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Which interpreter settings every row ran under: one line when all rows share them."""
+    ran = [r for r in records if "skipped" not in r]
+    described = {r["id"]: describe_interpreter(r.get("interpreter")) for r in ran}
+    if not described:
+        return []
+    if len(set(described.values())) == 1:
+        (text,) = set(described.values())
+        return [f"Interpreter settings, the same for every row (ours, the floors' and the "
+                f"peers'): {text}.", ""]  # fmt: skip
+    lines = ["Interpreter settings, row by row (they differ):", ""]
+    lines += [f"- {r['label']}: {described[r['id']]}" for r in ran]
+    return [*lines, ""]
 
 
 def _median(record: dict[str, Any], metric: str) -> float | None:
@@ -282,7 +316,8 @@ def render_markdown(document: dict[str, Any]) -> str:
         )
     if any(r["scenario"] == "g" and "metrics" in r for r in document["rows"]):
         lines += ["", *_io_table(document["rows"])]
-    lines += ["", "Durability, row by row:", ""]
+    lines += ["", *_interpreter_lines(document["rows"])]
+    lines += ["Durability, row by row:", ""]
     lines += [f"- {r['label']}: {r['durability']}" for r in document["rows"]]
     lines += ["", "Targets (2 cores, sync on, group commit):", ""]
     for target in document["targets"]:

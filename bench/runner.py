@@ -76,6 +76,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="profile scenario (a) with py-spy; write profile.txt to --out",
     )
+    parser.add_argument(
+        "--interpreter",
+        choices=("tuned", "cpython"),
+        default="tuned",
+        help="the settings every row runs under, ours and the peers' alike: tuned (what "
+        "handoffs serve uses: 0.5 ms GIL switch interval, GC threshold 100,000) or cpython "
+        "(its defaults)",
+    )
     parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto")
     return parser.parse_args(argv)  # fmt: skip
 
@@ -88,6 +96,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     if args.no_peers:
         overrides["peers"] = False
+    if args.interpreter == "cpython":
+        overrides.update(switch_interval=None, gc_threshold=None)
     if args.quick:
         return Settings.quick_settings(**overrides)
     return Settings(**overrides)
@@ -212,7 +222,9 @@ def run_plan(rows: list[Row], settings: Settings, progress: str) -> tuple[list[d
                     if bar is not None:
                         bar.current_item = f"{row.id} {n + 1}/{settings.repeats}"
                         bar.render_progress()
-                    repeats.append(run_child({"runner": row.runner, "params": params}))
+                    job = {"runner": row.runner, "params": params,
+                           "interpreter": settings.interpreter()}  # fmt: skip
+                    repeats.append(run_child(job))
                     if bar is not None:
                         bar.update(1)
                     if "skipped" in repeats[-1]:

@@ -56,8 +56,15 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         assert math.isfinite(io["metrics"][name]["median"]), name
     assert io["metrics"]["threads_peak"]["median"] >= 1
 
+    # Every row ran under the same interpreter settings, ours and the peers' alike.
+    ran = [row for row in document["rows"] if "skipped" not in row]
+    assert {json.dumps(row["interpreter"]) for row in ran} == {
+        '{"switch_interval": 0.0005, "gc_threshold": [100000, 10, 10], "gc_enabled": true}'
+    }
+
     markdown = (out / "results.md").read_text()
     assert markdown.startswith("# handoffs benchmark results")
+    assert "Interpreter settings, the same for every row" in markdown
     table = [line for line in markdown.splitlines() if line.startswith("| (")]
     assert len(table) == len(document["rows"])
     assert any(line.startswith("| g-100 | handoffs | 100 |") for line in markdown.splitlines())
