@@ -1,4 +1,4 @@
-"""``python -m bench``: see :mod:`bench.runner`."""
+"""python -m bench, which handoffs bench runs: the benchmark suite (bench/runner.py)."""
 
 import sys
 

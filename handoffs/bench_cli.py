@@ -33,9 +33,10 @@ def find_checkout(start: Path | None = None) -> Path | None:
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench(args: tuple[str, ...]) -> None:
-    """Run the benchmark suite from a checkout: ``handoffs bench --quick``.
+    """Run the benchmark suite (from a checkout).
 
-    Every argument goes to ``python -m bench`` (``handoffs bench --help`` lists them).
+    Every argument goes to python -m bench in the checkout; handoffs bench --help lists
+    them, and handoffs bench --quick is the under-a-minute smoke run.
     """
     root = find_checkout()
     if root is None:

@@ -20,7 +20,17 @@ __all__ = ["format_table", "main"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="handoffs")
 def main() -> None:
-    """handoffs: AI agents hand work to each other through durable, validated handoffs."""
+    """handoffs: AI agents hand work to each other through durable, validated handoffs.
+
+    \b
+    Start here:
+      handoffs demo                     the bundled example pipelines, end to end
+      handoffs check CONFIG             validate a pipelines config
+      handoffs serve --config CONFIG    the daemon: HTTP API and /metrics
+
+    submit, runs, show, cancel, escalations, resolve and tail talk to a running
+    daemon. Documentation: README.md and docs/ in the repository.
+    """
 
 
 @main.command()
@@ -81,10 +91,11 @@ def demo(runs: int, data: Path | None) -> None:
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check(config: Path) -> None:
-    """Validate CONFIG: agents import, contracts exist, stages connect, loops are bounded.
+    """Validate CONFIG and summarize it.
 
-    Every problem is printed as FILE:LINE: message (exit 1); a sound config gets a summary
-    of its pipelines, loops and roles.
+    Agents import, contracts exist, stages connect, loops are bounded, instructions
+    render. Every problem is printed as FILE:LINE: message (exit 1); a sound config gets
+    a summary of its pipelines, loops and roles.
     """
     loaded, problems = inspect_config(config)
     for problem in problems:

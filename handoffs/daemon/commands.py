@@ -235,7 +235,10 @@ def submit(
     as_json: bool,
     timeout: float,
 ) -> None:
-    """Start a run of PIPELINE."""
+    """Start a run of PIPELINE.
+
+    Prints the run id and its state (with --wait, the state it settled in).
+    """
     payload = _read_input(input_)
     with _reported(), _client(url, token_file, timeout) as client:
         response, created = client.submit(pipeline, payload, idempotency_key=idempotency_key)
@@ -256,9 +259,12 @@ def submit(
     "--state",
     type=click.Choice(["running", "completed", "escalated", "failed", "cancelled"]),
     default=None,
+    help="Only runs in this state.",
 )
-@click.option("--pipeline", default=None)
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--pipeline", default=None, help="Only runs of this pipeline.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 1000), help="Runs per page."
+)
 @click.option("--cursor", default=None, help="The cursor a previous page printed.")
 @client_options
 def runs(
@@ -286,7 +292,11 @@ def runs(
 def show(
     run_id: str, payload: bool, url: str, token_file: Path | None, as_json: bool, timeout: float
 ) -> None:
-    """Show RUN_ID: its state and the handoff timeline, with feedback and quality markers."""
+    """Show a run's handoff timeline.
+
+    RUN_ID's state, then each handoff: stage, revision, attempt, outcome, quality markers,
+    feedback and the next action.
+    """
     from handoffs.daemon.render import timeline
 
     with _reported(), _client(url, token_file, timeout) as client:
@@ -310,7 +320,11 @@ def cancel(
     as_json: bool,
     timeout: float,
 ) -> None:
-    """Cancel RUN_ID, running or escalated: its tasks are withdrawn. Prints the run as show does."""
+    """Cancel a running or escalated run.
+
+    Its tasks are withdrawn; prints RUN_ID as show does. A run that already ended is an
+    error (exit 1).
+    """
     from handoffs.daemon.render import timeline
 
     with _reported(), _client(url, token_file, timeout) as client:
@@ -324,10 +338,20 @@ def cancel(
 
 @click.command()
 @click.option(
-    "--state", type=click.Choice(["open", "resolved", "all"]), default="open", show_default=True
+    "--state",
+    type=click.Choice(["open", "resolved", "all"]),
+    default="open",
+    show_default=True,
+    help="Open ones wait for a person.",
 )
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--cursor", default=None)
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Escalations per page.",
+)
+@click.option("--cursor", default=None, help="The cursor a previous page printed.")
 @client_options
 def escalations(
     state: str,
@@ -366,7 +390,10 @@ def resolve(
     as_json: bool,
     timeout: float,
 ) -> None:
-    """Resolve ESCALATION_ID: exactly one of --approve, --revise TEXT, --cancel."""
+    """Decide an escalation: approve, revise or cancel.
+
+    Give exactly one of --approve, --revise TEXT, --cancel for ESCALATION_ID.
+    """
     if approve + cancel + (revise is not None) != 1:
         raise click.UsageError("give exactly one of --approve, --revise TEXT, --cancel")
     if revise is not None and feedback is not None:
@@ -398,7 +425,11 @@ def tail(
     as_json: bool,
     timeout: float,
 ) -> None:
-    """Follow the journal: one line per event (one JSON object per line with --json)."""
+    """Follow the journal, one line per event.
+
+    Prints the last 10 events (or those after --after), then follows; one JSON object per
+    line with --json.
+    """
     from handoffs.daemon.render import event_line
 
     encoder = msgspec.json.Encoder()
