@@ -48,8 +48,9 @@ DEFINITIONS = (
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench",
-        description="Handoff throughput and latency against the floor and against peers.",
+        prog="handoffs bench",
+        description="Handoff throughput and latency against the floor and against peers. "
+        "Run from a checkout; python -m bench there is the same.",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: under a minute")
     parser.add_argument(
@@ -84,7 +85,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "handoffs serve uses: 0.5 ms GIL switch interval, GC threshold 100,000) or cpython "
         "(its defaults)",
     )
-    parser.add_argument("--progress", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="a progress bar on stderr: auto (when stderr is a terminal), on or off",
+    )
     return parser.parse_args(argv)  # fmt: skip
 
 
