@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from handoffs.app_dir import with_app_dir
 from handoffs.bench_cli import bench
 from handoffs.config import inspect_config
 from handoffs.config_summary import summarize
 from handoffs.daemon.commands import DAEMON_COMMANDS
+from handoffs.demo_cli import demo
 from handoffs.tables import format_table
 
 __all__ = ["format_table", "main"]
@@ -34,62 +35,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--runs",
-    "-n",
-    default=24,
-    show_default=True,
-    type=click.IntRange(1, 100_000),
-    help="Runs to submit, spread over the four patterns.",
-)
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Knowledge base directory (default: a temporary one).",
-)
-def demo(runs: int, data: Path | None) -> None:
-    """Run the seed's four handoff patterns and print a table per pipeline."""
-    from handoffs.demo import run_demo
-
-    def go(directory: Path) -> None:
-        with click.progressbar(length=runs, label="runs", file=sys.stderr) as bar:
-            rows = run_demo(directory, runs, progress=bar.update)
-        headers = (
-            "pipeline",
-            "runs",
-            "completed",
-            "escalated",
-            "failed",
-            "revisions",
-            "handoffs",
-            "wall s",
-        )
-        table: list[tuple[object, ...]] = [
-            (
-                r.pipeline,
-                r.runs,
-                r.completed,
-                r.escalated,
-                r.failed,
-                r.revisions,
-                r.handoffs,
-                f"{r.wall_seconds:.2f}",
-            )
-            for r in rows
-        ]
-        click.echo(format_table(headers, table))
-
-    if data is not None:
-        go(data)
-        click.echo(f"knowledge base: {data} (inspect it with `handoffs serve --data {data}`)")
-    else:
-        with tempfile.TemporaryDirectory(prefix="handoffs-demo-") as tmp:
-            go(Path(tmp) / "kb")
-
-
-@main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_app_dir
 def check(config: Path) -> None:
     """Validate CONFIG and summarize it.
 
@@ -106,6 +53,7 @@ def check(config: Path) -> None:
         click.echo(line)
 
 
+main.add_command(demo)
 for _command in DAEMON_COMMANDS:
     main.add_command(_command)
 

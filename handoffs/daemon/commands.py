@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import msgspec
 
+from handoffs.app_dir import app_dir_option, import_hint, on_sys_path
 from handoffs.daemon.errors import ClientError, ServeError
 
 if TYPE_CHECKING:
@@ -47,12 +48,17 @@ def _echo_page(page: RunList | EscalationList, table: Callable[[Any], str], as_j
         click.echo(f"more: --cursor {page.cursor}")
 
 
+class _BadArgument(Exception):
+    """An argument the command itself refuses (click's parser refuses the rest)."""
+
+
 @contextlib.contextmanager
 def _reported() -> Iterator[None]:
-    """Turn a client error into ``error: ...`` on stderr and exit status 1."""
+    """Turn a client error or a bad argument into ``error: ...`` on stderr and exit status 1,
+    like every other error of the command line (no usage text, no traceback)."""
     try:
         yield
-    except ClientError as exc:
+    except (ClientError, _BadArgument) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
@@ -97,19 +103,24 @@ def _client(url: str, token_file: Path | None, timeout: float) -> Client:
 
 
 def _read_input(text: str) -> dict[str, Any]:
-    """``--input``: inline JSON, ``@file``, or ``@-`` for stdin; must be a JSON object."""
+    """``--input``: inline JSON, ``@file``, or ``@-`` for stdin; must be a JSON object.
+
+    Raises:
+        _BadArgument: the file cannot be read, or the text is not a JSON object.
+    """
     if text.startswith("@"):
         name = text[1:]
         try:
             data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         except OSError as exc:
-            raise click.BadParameter(f"cannot read {name}: {exc}", param_hint="--input") from None
+            reason = exc.strerror or exc
+            raise _BadArgument(f"--input: cannot read {name}: {reason}") from None
     else:
         data = text.encode()
     try:
         value: dict[str, Any] = msgspec.json.decode(data, type=dict[str, Any])
     except msgspec.MsgspecError as exc:
-        raise click.BadParameter(f"not a JSON object: {exc}", param_hint="--input") from None
+        raise _BadArgument(f"--input: not a JSON object: {exc}") from None
     return value
 
 
@@ -171,6 +182,7 @@ def _read_input(text: str) -> dict[str, Any]:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Least severe log events to write (JSON lines on stderr).",
 )
+@app_dir_option()
 def serve(
     config: Path,
     data: Path,
@@ -180,8 +192,12 @@ def serve(
     allow_hosts: tuple[str, ...],
     shutdown_timeout: float,
     log_level: str,
+    app_dir: Path | None,
 ) -> None:
-    """Host a runtime behind the HTTP API until SIGTERM or SIGINT."""
+    """Host a runtime behind the HTTP API until SIGTERM or SIGINT.
+
+    Agents import from the config file's directory (or --app-dir) and the installed packages.
+    """
     from handoffs.daemon.logs import configure_logging
     from handoffs.daemon.server import ServeOptions
     from handoffs.daemon.server import serve as run_server
@@ -196,11 +212,12 @@ def serve(
         allow_hosts=allow_hosts,
         shutdown_timeout=shutdown_timeout,
     )
-    try:
-        status = run_server(options)
-    except ServeError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    with on_sys_path(app_dir if app_dir is not None else config.parent) as directory:
+        try:
+            status = run_server(options)
+        except ServeError as exc:
+            click.echo(f"error: {import_hint(str(exc), directory)}", err=True)
+            sys.exit(1)
     sys.exit(status)
 
 
@@ -239,7 +256,8 @@ def submit(
 
     Prints the run id and its state (with --wait, the state it settled in).
     """
-    payload = _read_input(input_)
+    with _reported():
+        payload = _read_input(input_)
     with _reported(), _client(url, token_file, timeout) as client:
         response, created = client.submit(pipeline, payload, idempotency_key=idempotency_key)
         state = response.state
@@ -394,10 +412,11 @@ def resolve(
 
     Give exactly one of --approve, --revise TEXT, --cancel for ESCALATION_ID.
     """
-    if approve + cancel + (revise is not None) != 1:
-        raise click.UsageError("give exactly one of --approve, --revise TEXT, --cancel")
-    if revise is not None and feedback is not None:
-        raise click.UsageError("--revise takes its feedback as its own value")
+    with _reported():
+        if approve + cancel + (revise is not None) != 1:
+            raise _BadArgument("give exactly one of --approve, --revise TEXT, --cancel")
+        if revise is not None and feedback is not None:
+            raise _BadArgument("--revise takes its feedback as its own value")
     action: ResolutionAction = "approve" if approve else "cancel" if cancel else "revise"
     note = revise if revise is not None else feedback
     with _reported(), _client(url, token_file, timeout) as client:

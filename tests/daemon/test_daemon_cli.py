@@ -76,13 +76,39 @@ def test_submit_input_from_a_file_and_idempotency(cli: Any, tmp_path: Path) -> N
     assert stdin.exit_code == 0 and stdin.output.startswith("run-")
 
 
-def test_bad_cli_input_is_a_usage_error(cli: Any) -> None:
-    result = cli("submit", "note", "--input", "[1, 2]")
-    assert result.exit_code == 2 and "not a JSON object" in result.output
-    unknown = cli("submit", "nope")
-    assert unknown.exit_code == 1 and "error: unknown pipeline 'nope'" in unknown.output
-    assert cli("resolve", "esc-" + "0" * 24).exit_code == 2
-    assert cli("resolve", "esc-" + "0" * 24, "--approve", "--cancel").exit_code == 2
+def test_bad_cli_arguments_are_errors_like_any_other(cli: Any, tmp_path: Path) -> None:
+    # The command's own argument errors: one `error: ...` line and exit 1, like the
+    # daemon's refusals; no usage text, no traceback.
+    def refused(*args: str) -> str:
+        result = cli(*args)
+        assert result.exit_code == 1, result.output
+        assert "Usage:" not in result.output and "Traceback" not in result.output
+        output: str = result.output
+        return output
+
+    assert refused("submit", "note", "--input", "[1, 2]") == (
+        "error: --input: not a JSON object: Expected `object`, got `array`\n"
+    )
+    assert refused("submit", "note", "--input", '{"a":') == (
+        "error: --input: not a JSON object: Input data was truncated\n"
+    )
+    missing = tmp_path / "missing.json"
+    assert refused("submit", "note", "--input", f"@{missing}") == (
+        f"error: --input: cannot read {missing}: No such file or directory\n"
+    )
+    assert refused("submit", "note", "--input", f"@{tmp_path}") == (
+        f"error: --input: cannot read {tmp_path}: Is a directory\n"
+    )
+    assert refused("submit", "nope").startswith("error: unknown pipeline 'nope'")
+    assert refused("resolve", "esc-" + "0" * 24) == (
+        "error: give exactly one of --approve, --revise TEXT, --cancel\n"
+    )
+    assert refused("resolve", "esc-" + "0" * 24, "--approve", "--cancel") == (
+        "error: give exactly one of --approve, --revise TEXT, --cancel\n"
+    )
+    assert refused("resolve", "esc-" + "0" * 24, "--revise", "x", "--feedback", "y") == (
+        "error: --revise takes its feedback as its own value\n"
+    )
 
 
 def test_escalations_show_and_resolve(cli: Any, daemon: Daemon) -> None:
