@@ -23,7 +23,15 @@ import msgspec
 import pykka
 from handoffs.actors.committer import Entry, GroupCommitter, commit
 from handoffs.actors.decider import Decider
-from handoffs.actors.decision import Health, LiveTask, Queue, Start, Withdraw, render_instruction
+from handoffs.actors.decision import (
+    Decision,
+    Health,
+    LiveTask,
+    Queue,
+    Start,
+    Withdraw,
+    render_instruction,
+)
 from handoffs.actors.dispatch import Dispatcher, Slot
 from handoffs.actors.errors import StoreUnavailable
 from handoffs.actors.inbox import ThreadActor
@@ -60,6 +68,10 @@ log = logging.getLogger("handoffs.orchestrator")
 
 #: "No limit" for store listings that must see everything (recovery).
 _ALL = 1 << 62
+#: ``LiveTask.slot`` of a task whose write as ``running`` is not committed yet: no agent may
+#: have it before that (its attempt durable first), however else it is reached (a waiting
+#: queue may name it twice, a stale entry may name a retried task).
+_STARTING: Any = object()
 
 
 class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,7 +184,7 @@ class Orchestrator(ThreadActor):
             cut = self._decider.cut_short(now)  # the others: its effects dispatch them
             if cut is not None:
                 pending = waiting
-                self._committer.add(None, cut)
+                self._add(None, cut)
                 if self._commit_open_inline() is not None:  # the store refused: as they are
                     self._recover(soft=True)
                     return
@@ -215,7 +227,7 @@ class Orchestrator(ThreadActor):
             case LeaseExpired(task_id, attempt):
                 live = self._ledger.tasks.get(task_id)
                 slot = None if live is None else live.slot
-                if live is None or live.record.attempt != attempt or slot is None:
+                if live is None or live.record.attempt != attempt or not isinstance(slot, Slot):
                     return  # answered or moved on in time
                 live.avoid, live.slot, live.queued_at = slot, None, 0.0  # its late answer is stale
                 self._withdraw_from(slot, (task_id, attempt))
@@ -269,10 +281,17 @@ class Orchestrator(ThreadActor):
             log.error("orchestrator: deciding %s failed", type(event).__name__, exc_info=exc)
             failed = self._decider.fail(event, exc, now)
             if failed is not None:
-                self._committer.add(None, failed)
+                self._add(None, failed)
             return
-        self._committer.add(event, decision)
+        self._add(event, decision)
         self.processed += 1
+
+    def _add(self, event: Any, decision: Decision) -> None:
+        """Into the open group; the tasks it starts wait for its commit (``_STARTING``)."""
+        for effect in decision.effects:
+            if type(effect) is Start:
+                effect.live.slot = _STARTING
+        self._committer.add(event, decision)
 
     # ----------------------------------------------------------------- commit
 
@@ -344,12 +363,14 @@ class Orchestrator(ThreadActor):
             case Start(live):
                 role = live.record.role
                 self._marking[role] = max(0, self._marking.get(role, 0) - 1)
+                if live.slot is _STARTING:
+                    live.slot = None
                 self._dispatch(live)
             case Queue(live, delay):
                 self._dispatch_later(live, delay)
             case Withdraw(live):
                 slot = live.slot
-                if slot is None:
+                if slot is None or slot is _STARTING:
                     return
                 live.slot = None
                 key = (live.record.task_id, live.record.attempt)
@@ -421,7 +442,7 @@ class Orchestrator(ThreadActor):
             return
         if rec.state != "running":
             if self.reserve(rec.role):
-                self._committer.add(None, self._decider.start(live, time.time()))
+                self._start(live)
             else:
                 self._dispatcher.enqueue(rec.role, rec.task_id)
             return
@@ -430,6 +451,10 @@ class Orchestrator(ThreadActor):
             self._dispatcher.enqueue(rec.role, rec.task_id)
         else:
             self._send(live, slot)
+
+    def _start(self, live: LiveTask) -> None:
+        """``live`` waited and has room now (reserved): write it running, then dispatch."""
+        self._add(None, self._decider.start(live, time.time()))
 
     def _pump(self, role: str) -> None:
         if self._drain is not None or self._stall.reason is not None or self._paused:
@@ -445,7 +470,7 @@ class Orchestrator(ThreadActor):
                 if not self.reserve(role):
                     return
                 queue.popleft()
-                self._committer.add(None, self._decider.start(live, time.time()))
+                self._start(live)
                 continue
             slot = self._dispatcher.pick(role)
             if slot is None:
@@ -688,7 +713,7 @@ class Orchestrator(ThreadActor):
                     log.error("orchestrator: a decision cannot be stored, isolated: %s", error)
                     isolated = self._decider.fail(event, error, time.time())
                     if isolated is not None:
-                        self._committer.add(None, isolated)
+                        self._add(None, isolated)
                         self._commit_open_inline()
         stall.reason = refusal(failed[-1][1]) or stall.reason
         stall.held.extendleft(reversed(events))

@@ -13,6 +13,7 @@ from handoffs.config import inspect_config
 from handoffs.config_summary import summarize
 from handoffs.daemon.commands import DAEMON_COMMANDS
 from handoffs.demo_cli import demo
+from handoffs.simulate_cli import simulate
 from handoffs.tables import format_table
 
 __all__ = ["format_table", "main"]
@@ -58,3 +59,4 @@ for _command in DAEMON_COMMANDS:
     main.add_command(_command)
 
 main.add_command(bench)
+main.add_command(simulate)
