@@ -45,13 +45,13 @@ from handoffs.store.errors import (
     StoreLocked,
     StorePathError,
 )
+from handoffs.store.pages import SEP, page_ids, parts_under
 
 __all__ = ["ArtifactIndex", "Page", "Store", "StoreOptions", "StoreStatistics"]
 
 log = logging.getLogger("handoffs.store")
 
 T = TypeVar("T")
-SEP: Final = b"\x00"
 ArtifactIndex = Literal["run", "stage", "kind", "tag"]
 
 # One named DB per record kind, then the secondary indexes (key -> b"").
@@ -70,6 +70,9 @@ _DBS: Final = (
     "ix_run_state",
     "ix_task_state",
     "ix_escalation_state",
+    # pipeline + state + run id: a pipeline's runs, in one state or in all, by seeking. Added
+    # after the others: a store made before it gets it built when opened (_index_runs).
+    "ix_run_pipeline",
 )
 
 
@@ -119,6 +122,13 @@ class _StateOnly(msgspec.Struct):
     """Decodes just the ``state`` of a run, task or escalation record (the rest is skipped)."""
 
     state: str = ""
+
+
+class _RunIndexed(msgspec.Struct):
+    """Decodes just the indexed fields of a run record."""
+
+    pipeline: str
+    state: str = "running"
 
 
 class _IndexedOnly(msgspec.Struct):
@@ -206,6 +216,7 @@ class Store:
         self._batches = 0
         self._resizes = 0
         self._last_seq = self._read_last_seq()
+        self._index_runs()
         #: Called after each commit with (seconds, batches); the runtime's metrics hook.
         self.on_commit: Callable[[float, int], None] | None = None
         self._listeners: tuple[Callable[[list[Event]], None], ...] = ()
@@ -429,7 +440,7 @@ class Store:
                     for index, key in _artifact_entries(handoff, aid):
                         put[index](key, b"")
                 for run, value, was in batch.runs:
-                    self._put_stateful(txn, put, "runs", run.run_id, run.state, value, was)
+                    self._put_run(txn, put, run, value, was)
                 for task, value, was in batch.tasks:
                     self._put_stateful(txn, put, "tasks", task.task_id, task.state, value, was)
                 for esc, value, was in batch.escalations:
@@ -469,6 +480,32 @@ class Store:
         put[name](key, value)
         if was != state:
             put[index](state.encode() + SEP + key, b"")
+
+    def _put_run(
+        self,
+        txn: lmdb.Transaction[bytes],
+        put: dict[str, Callable[..., bool]],
+        run: Run,
+        value: bytes,
+        was: str | None,
+    ) -> None:
+        """Put a run and move its entries in ``ix_run_state`` and ``ix_run_pipeline``. A
+        caller that names the previous state (``was``) is trusted to keep the pipeline, as
+        the runtime does; an unknown one is read back, pipeline and all."""
+        key = run.run_id.encode()
+        pipeline = run.pipeline
+        if was == UNKNOWN:
+            old = txn.get(key, db=self._dbs["runs"])
+            if old is None:
+                was = None
+            else:
+                prior = _run_indexed_decoder.decode(old)
+                was, pipeline = prior.state, prior.pipeline
+        self._put_stateful(txn, put, "runs", run.run_id, run.state, value, was)
+        if was != run.state or pipeline != run.pipeline:
+            if was is not None:
+                txn.delete(_join(pipeline, was) + SEP + key, db=self._dbs["ix_run_pipeline"])
+            put["ix_run_pipeline"](_join(run.pipeline, run.state) + SEP + key, b"")
 
     # ----------------------------------------------------------------- reads
 
@@ -513,37 +550,32 @@ class Store:
         run_id, digest = self._decode("idempotency", raw, data, tuple[str, str])
         return IdempotencyRecord(run_id, digest)
 
-    def _scan_index(
-        self,
-        txn: lmdb.Transaction[bytes],
-        index: str,
-        prefix: bytes,
-        after: bytes | None,
-        limit: int,
-    ) -> tuple[list[bytes], bool]:
-        """Ids under ``prefix`` in ``index``, after id ``after``; and whether more follow."""
-        ids: list[bytes] = []
-        start = prefix + (after + b"\x01" if after else b"")
-        cursor = txn.cursor(db=self._dbs[index])
-        if not cursor.set_range(start):
-            return ids, False
-        for key in cursor.iternext(keys=True, values=False):
-            if not key.startswith(prefix):
-                return ids, False
-            if len(ids) == limit:
-                return ids, True
-            ids.append(key[len(prefix) :])
-        return ids, False
-
     def _page(
-        self, index: str, prefix: bytes, db: str, tp: type[Any], limit: int, cursor: str | None
+        self,
+        db: str,
+        tp: type[Any],
+        index: str | None,
+        prefixes: list[bytes],
+        limit: int,
+        cursor: str | None,
     ) -> Page:
+        """One page of ``db``'s records, oldest first: through ``index`` under ``prefixes``,
+        or (``index`` ``None``) in ``db``'s own key order. The one way every listing pages:
+        a seek to the cursor, then one page (see ``handoffs.store.pages``)."""
         after = check_id(cursor, "cursor") if cursor else None
         with self._read() as txn:
-            ids, more = self._scan_index(txn, index, prefix, after, limit)
-            raw = [(key, txn.get(key, db=self._dbs[db])) for key in ids]
+            handle = self._dbs[db]
+            source = handle if index is None else self._dbs[index]
+            ids, more = page_ids(txn, source, prefixes, after, limit)
+            raw = [(key, txn.get(key, db=handle)) for key in ids]
         items = [self._decode(db, key, data, tp) for key, data in raw if data is not None]
         return Page(items=items, cursor=ids[-1].decode() if more and ids else None)
+
+    def _parts(self, index: str, prefix: bytes) -> list[bytes]:
+        """``prefix`` followed by each part under it in ``index`` (see ``parts_under``)."""
+        with self._read() as txn:
+            parts = parts_under(txn, self._dbs[index], prefix)
+        return [prefix + part + SEP for part in parts]
 
     def artifacts(
         self,
@@ -574,33 +606,17 @@ class Store:
             index, prefix = "ix_run_artifacts", check_id(run_id, "run id") + SEP
         elif pipeline is not None:
             check_name(pipeline, "pipeline")
+            index = "ix_stage_artifacts"
             if stage is None:
-                return self._page_stage_any(pipeline, limit, cursor)
-            index, prefix = (
-                "ix_stage_artifacts",
-                _join(pipeline, check_name(stage, "stage").decode()) + SEP,
-            )
+                # Every stage of the pipeline, merged by id (creation order).
+                prefixes = self._parts(index, pipeline.encode() + SEP)
+                return self._page("artifacts", Handoff, index, prefixes, limit, cursor)
+            prefix = _join(pipeline, check_name(stage, "stage").decode()) + SEP
         elif kind is not None:
             index, prefix = "ix_kind_artifacts", check_name(kind, "kind") + SEP
         else:
             index, prefix = "ix_tag_artifacts", check_name(tag or "", "tag") + SEP
-        return self._page(index, prefix, "artifacts", Handoff, limit, cursor)
-
-    def _page_stage_any(self, pipeline: str, limit: int, cursor: str | None) -> Page:
-        # The (pipeline, stage) index is ordered by stage first; a pipeline-wide listing
-        # gathers every stage and orders by id (creation time).
-        prefix = pipeline.encode() + SEP
-        after = check_id(cursor, "cursor") if cursor else None
-        with self._read() as txn:
-            keys, _ = self._scan_index(txn, "ix_stage_artifacts", prefix, None, 1 << 62)
-            ids = sorted(key.rsplit(SEP, 1)[1] for key in keys)
-            if after is not None:
-                ids = [i for i in ids if i > after]
-            more = len(ids) > limit
-            ids = ids[:limit]
-            raw = [(key, txn.get(key, db=self._dbs["artifacts"])) for key in ids]
-        items = [self._decode("artifacts", k, d, Handoff) for k, d in raw if d is not None]
-        return Page(items=items, cursor=ids[-1].decode() if more and ids else None)
+        return self._page("artifacts", Handoff, index, [prefix], limit, cursor)
 
     def newest_artifacts(
         self,
@@ -668,63 +684,34 @@ class Store:
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page:
-        """Runs, oldest first; by ``state`` through its index, filtered by ``pipeline``."""
-        after = check_id(cursor, "cursor") if cursor else None
-        if pipeline is not None:
-            check_name(pipeline, "pipeline")
-        items: list[Run] = []
-        last: bytes | None = None
-        with self._read() as txn:
-            if state is not None:
-                prefix = check_name(state, "state") + SEP
-                ids, _ = self._scan_index(txn, "ix_run_state", prefix, after, 1 << 62)
-                source: Iterator[tuple[bytes, bytes | None]] = (
-                    (k, txn.get(k, db=self._dbs["runs"])) for k in ids
-                )
-            else:
-                cur = txn.cursor(db=self._dbs["runs"])
-                found = cur.set_range(after + b"\x01") if after else cur.first()
-                source = cur.iternext() if found else iter(())
-            for key, data in source:
-                if data is None:
-                    continue
-                run = self._decode("runs", key, data, Run)
-                if pipeline is not None and run.pipeline != pipeline:
-                    continue
-                if len(items) == limit:
-                    return Page(items=items, cursor=last.decode() if last else None)
-                items.append(run)
-                last = key
-        return Page(items=items, cursor=None)
+        """Runs, oldest first: all, in ``state``, of ``pipeline``, or both; each page seeks
+        through an index (``ix_run_state``, ``ix_run_pipeline``)."""
+        if pipeline is None:
+            if state is None:
+                return self._page("runs", Run, None, [b""], limit, cursor)
+            prefixes = [check_name(state, "state") + SEP]
+            return self._page("runs", Run, "ix_run_state", prefixes, limit, cursor)
+        prefix = check_name(pipeline, "pipeline") + SEP
+        if state is None:
+            prefixes = self._parts("ix_run_pipeline", prefix)  # each state, merged by id
+        else:
+            prefixes = [prefix + check_name(state, "state") + SEP]
+        return self._page("runs", Run, "ix_run_pipeline", prefixes, limit, cursor)
 
     def escalations(
         self, *, state: str | None = "open", limit: int = 100, cursor: str | None = None
     ) -> Page:
         """Escalations in ``state`` (all when ``None``), oldest first."""
         if state is None:
-            after = check_id(cursor, "cursor") if cursor else None
-            with self._read() as txn:
-                cur = txn.cursor(db=self._dbs["escalations"])
-                found = cur.set_range(after + b"\x01") if after else cur.first()
-                pairs: list[tuple[bytes, bytes]] = []
-                for pair in cur.iternext() if found else iter(()):
-                    if len(pairs) == limit + 1:
-                        break
-                    pairs.append(pair)
-            more = len(pairs) > limit
-            pairs = pairs[:limit]
-            items = [self._decode("escalations", k, v, Escalation) for k, v in pairs]
-            return Page(items=items, cursor=pairs[-1][0].decode() if more and pairs else None)
-        prefix = check_name(state, "state") + SEP
-        return self._page("ix_escalation_state", prefix, "escalations", Escalation, limit, cursor)
+            return self._page("escalations", Escalation, None, [b""], limit, cursor)
+        prefixes = [check_name(state, "state") + SEP]
+        return self._page("escalations", Escalation, "ix_escalation_state", prefixes, limit, cursor)
 
     def tasks(self, state: str) -> list[TaskRecord]:
         """Every task record in ``state`` (``ready``, ``running`` or ``done``)."""
-        prefix = check_name(state, "state") + SEP
-        with self._read() as txn:
-            ids, _ = self._scan_index(txn, "ix_task_state", prefix, None, 1 << 62)
-            raw = [(k, txn.get(k, db=self._dbs["tasks"])) for k in ids]
-        return [self._decode("tasks", k, d, TaskRecord) for k, d in raw if d is not None]
+        prefixes = [check_name(state, "state") + SEP]
+        page = self._page("tasks", TaskRecord, "ix_task_state", prefixes, 1 << 62, None)
+        return page.items
 
     def pending_tasks(self) -> list[TaskRecord]:
         """Every ready or running task: what a restarted runtime must dispatch again."""
@@ -785,6 +772,39 @@ class Store:
             cur = txn.cursor(db=self._dbs["journal"])
             return int.from_bytes(cur.key(), "big") if cur.last() else 0
 
+    def _index_runs(self) -> None:
+        """Build ``ix_run_pipeline`` when it does not hold one entry per run: a store made
+        before the index existed (or written by such a version since) gets it at open.
+
+        Raises:
+            StoreIOError: LMDB failed; the store is closed again.
+        """
+        env = self._require_env()
+        dbs = self._dbs
+        with self._read() as txn:
+            runs = txn.stat(dbs["runs"])["entries"]
+            if txn.stat(dbs["ix_run_pipeline"])["entries"] == runs:
+                return
+        while True:
+            try:
+                with self._write_lock, env.begin(write=True) as txn:
+                    txn.drop(dbs["ix_run_pipeline"], delete=False)
+                    put = txn.cursor(db=dbs["ix_run_pipeline"]).put
+                    for key, data in txn.cursor(db=dbs["runs"]):
+                        try:
+                            run = self._decode("runs", key, data, _RunIndexed)
+                        except StoreCorrupt as exc:  # verify() names it; the rest is listed
+                            log.warning("store: run left out of ix_run_pipeline: %s", exc)
+                            continue
+                        put(_join(run.pipeline, run.state) + SEP + key, b"")
+                break
+            except lmdb.MapFullError:
+                self._grow(env)
+            except lmdb.Error as exc:
+                self.close()
+                raise StoreIOError(f"cannot index the runs of {self.path}: {exc}") from exc
+        log.info("store: indexed %d runs by pipeline in %s", runs, self.path)
+
     def statistics(self) -> StoreStatistics:
         """Entries per DB, map size and use, commit counters."""
         with self._read() as txn:
@@ -821,6 +841,7 @@ class Store:
                 "ix_run_state": set(),
                 "ix_task_state": set(),
                 "ix_escalation_state": set(),
+                "ix_run_pipeline": set(),
             }
             for key, data in txn.cursor(db=self._dbs["artifacts"]):
                 try:
@@ -845,6 +866,10 @@ class Store:
                         problems.append(str(exc))
                         continue
                     expected[index].add(record.state.encode() + SEP + key)
+                    if db == "runs":
+                        expected["ix_run_pipeline"].add(
+                            _join(record.pipeline, record.state) + SEP + key
+                        )
             for index, want in expected.items():
                 have = {k for k, _ in txn.cursor(db=self._dbs[index])}
                 problems.extend(f"{index}: missing entry {k!r}" for k in sorted(want - have))
@@ -866,6 +891,7 @@ class Store:
 
 
 _state_decoder = msgspec.msgpack.Decoder(_StateOnly)
+_run_indexed_decoder = msgspec.msgpack.Decoder(_RunIndexed)
 _indexed_decoder = msgspec.msgpack.Decoder(_IndexedOnly)
 
 

@@ -265,7 +265,12 @@ def test_corrupt_bytes_raise_store_corrupt_naming_db_and_key(store_path: Path) -
         with pytest.raises(StoreCorrupt):
             store.runs()
         dangling = b"running" + SEP + key
-        assert store.verify() == [message, f"ix_run_state: dangling entry {dangling!r}"]
+        by_pipeline = b"blog" + SEP + dangling
+        assert store.verify() == [
+            message,
+            f"ix_run_state: dangling entry {dangling!r}",
+            f"ix_run_pipeline: dangling entry {by_pipeline!r}",
+        ]
 
 
 def test_a_closed_store_refuses_every_call(store_path: Path) -> None:
