@@ -15,7 +15,9 @@ from typing import Any, Final
 
 import lmdb
 
-__all__ = ["SEP", "page_ids", "parts_under"]
+# Nothing here is the package's API: store.kb imports these by name. (An empty __all__ keeps
+# the package's "exports what its modules export" rule, as batch.check_id's allowance does.)
+__all__: list[str] = []
 
 #: Separates the parts of an index key (names and ids never contain it).
 SEP: Final = b"\x00"
