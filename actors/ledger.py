@@ -166,6 +166,23 @@ class Ledger:
         # Written running only when an agent can take it right after this commit: a task
         # that waits for room is written running when it is dispatched (attempts durable).
         starting = self.capacity.reserve(role)
+        try:
+            self._add_task(run, stage, stage_name, starting, feedback, d)
+        except BaseException:  # nothing of it stays: the room it held goes back
+            if starting:
+                self.capacity.release(role)
+            raise
+
+    def _add_task(
+        self,
+        run: Run,
+        stage: Stage,
+        stage_name: str,
+        starting: bool,
+        feedback: list[Feedback] | None,
+        d: Decision,
+    ) -> None:
+        role = stage.spec.role
         record = TaskRecord(
             task_id=self.ids("task"),
             run_id=run.run_id,
@@ -181,7 +198,6 @@ class Ledger:
             updated_at=d.now,
         )
         d.batch.put_task(record, was=None)
-        live = self.tasks[record.task_id] = LiveTask(record)
         self.put_run(
             run,
             d,
@@ -190,6 +206,7 @@ class Ledger:
             escalation_id=None,
             attempts={**run.attempts, stage_name: 1},
         )
+        live = self.tasks[record.task_id] = LiveTask(record)
         d.effects.append(Start(live) if starting else Queue(live))
 
     def mark_running(self, live: LiveTask, d: Decision) -> None:

@@ -32,7 +32,7 @@ from handoffs.actors.decision import (
     Withdraw,
     render_instruction,
 )
-from handoffs.actors.dispatch import Dispatcher, Slot
+from handoffs.actors.dispatch import Slot
 from handoffs.actors.errors import StoreUnavailable
 from handoffs.actors.inbox import ThreadActor
 from handoffs.actors.metrics import RuntimeMetrics, Tally
@@ -45,7 +45,6 @@ from handoffs.actors.protocol import (
     Drain,
     LeaseExpired,
     OrchestratorMessage,
-    Perform,
     QueueExpired,
     Redispatch,
     Resolve,
@@ -56,10 +55,10 @@ from handoffs.actors.protocol import (
     TaskDone,
     TaskFailed,
 )
+from handoffs.actors.routing import STARTING, Router
 from handoffs.actors.stall import STRIKES, Stall, refusal
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
-from handoffs.messages import QualityMarkers, Task, TaskRecord, decode_msgpack
 from handoffs.store import Store, StoreError
 
 __all__ = ["Orchestrator", "OrchestratorStatistics", "render_instruction"]
@@ -68,10 +67,6 @@ log = logging.getLogger("handoffs.orchestrator")
 
 #: "No limit" for store listings that must see everything (recovery).
 _ALL = 1 << 62
-#: ``LiveTask.slot`` of a task whose write as ``running`` is not committed yet: no agent may
-#: have it before that (its attempt durable first), however else it is reached (a waiting
-#: queue may name it twice, a stale entry may name a retried task).
-_STARTING: Any = object()
 
 
 class OrchestratorStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,28 +108,27 @@ class Orchestrator(ThreadActor):
         self._timers = timers
         self._waiters = waiters
         self.supervisor = supervisor
-        self._decider = Decider(pipelines, store, self)
-        self._ledger = self._decider.ledger
-        self._dispatcher = Dispatcher()
-        self._slots_by_name: dict[str, Slot] = {}
         ref = self.actor_ref
+        self._stall = Stall()
+        self._router = router = Router(
+            pipelines,
+            store,
+            metrics,
+            timers,
+            ref,
+            self._stall,
+            self._start,
+            paused=paused,
+        )
+        # The router is the decider's Capacity, and reads the decider's memory.
+        self._decider = Decider(pipelines, store, router)
+        self._ledger = router.ledger = self._decider.ledger
 
         def committed(error: BaseException | None) -> None:  # on the committer's thread
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(CommitDone(error))
 
         self._committer = GroupCommitter(store, committed)
-        #: Per role: tasks written ``running`` whose dispatch waits for that commit.
-        self._marking: dict[str, int] = {}
-        #: Opened paused (``Resume`` ends it): recovered work waits, nothing is dispatched.
-        self._paused = paused
-        #: The stages with a ``queue_timeout``, by (pipeline, stage).
-        self._queue_limits = {
-            key: stage.spec.queue_timeout
-            for key, stage in pipelines.stages.items()
-            if stage.spec.queue_timeout is not None
-        }
-        self._stall = Stall()
         self._drain: pykka.Future[Any] | None = None
         self.processed = 0
 
@@ -157,8 +151,7 @@ class Orchestrator(ThreadActor):
 
         ``soft``: this process still runs its agents (a decision or a commit went wrong): a
         task an agent holds stays with it, and is not dispatched a second time."""
-        held = {key: s for s in self._slots_by_name.values() for key in s.inflight} if soft else {}
-        self._marking = {}
+        held = self._router.forget(soft=soft)
         store = self._store
         runs = [
             run
@@ -167,12 +160,6 @@ class Orchestrator(ThreadActor):
         ]
         escalations = store.escalations(state="open", limit=_ALL).items
         self._decider.load(runs, escalations, store.pending_tasks())
-        if not soft:
-            for slot in self._slots_by_name.values():
-                self._metrics.inflight(slot.role, -len(slot.inflight))
-                slot.inflight.clear()
-        for role in list(self._dispatcher.roles()):
-            self._dispatcher.waiting(role).clear()
         counts = store.count_runs()
         for state in ("running", "completed", "escalated", "failed", "cancelled"):
             self._metrics.run_counts[state] = counts.get(state, 0)
@@ -194,7 +181,7 @@ class Orchestrator(ThreadActor):
                 live.slot = holder  # its agent has it: its result is awaited, not a retry
                 continue
             not_before = live.record.not_before
-            self._dispatch_later(live, 0.0 if not_before is None else not_before - now)
+            self._router.dispatch_later(live, 0.0 if not_before is None else not_before - now)
 
     # ----------------------------------------------------------------- mailbox
 
@@ -220,7 +207,7 @@ class Orchestrator(ThreadActor):
     def _receive(self, message: OrchestratorMessage | _RetryStore) -> None:
         match message:
             case TaskDone(task_id, attempt, actor) | TaskFailed(task_id, attempt, actor):
-                self._answered(actor, (task_id, attempt))
+                self._router.answered(actor, (task_id, attempt))
                 self._decide(message)
             case Submit() | Resolve() | Cancel():
                 self._decide(message)
@@ -229,41 +216,39 @@ class Orchestrator(ThreadActor):
                 slot = None if live is None else live.slot
                 if live is None or live.record.attempt != attempt or not isinstance(slot, Slot):
                     return  # answered or moved on in time
-                live.avoid, live.slot, live.queued_at = slot, None, 0.0  # its late answer is stale
-                self._withdraw_from(slot, (task_id, attempt))
+                self._router.overran(live, slot)
                 self._decide(message)
             case QueueExpired(task_id, attempt):
                 live = self._ledger.tasks.get(task_id)
                 if live is not None and live.record.attempt == attempt and live.slot is None:
                     self._decide(message)  # still waiting (an agent's lease applies otherwise)
             case RoleDown(role):
-                self._dispatcher.down.add(role)
-                self._dispatcher.waiting(role).clear()
+                self._router.dispatcher.down.add(role)
+                self._router.dispatcher.waiting(role).clear()
                 self._decide(message)
             case RoleUp(role):
-                self._dispatcher.down.discard(role)
+                self._router.dispatcher.down.discard(role)
                 self._decide(message)
             case CommitDone(error):
                 self._commit_done(self._committer.finished(), error)
             case Redispatch(task_id, attempt):
                 live = self._ledger.tasks.get(task_id)
                 if live is not None and live.record.attempt == attempt and live.slot is None:
-                    self._dispatch(live)
+                    self._router.dispatch(live)
             case ActorStarted(role, index, handle, name):
-                self._slots_by_name[name] = self._dispatcher.add(role, index, handle, name)
-                self._pump(role)
+                self._router.add_actor(role, index, handle, name)
             case ActorExited():
                 # Every result the actor told before its exit is decided already.
-                self._on_exit(message)
+                self._router.on_exit(message)
             case Drain(reply):
                 self._drain = reply
+                self._router.draining = True
                 self._check_drained()
             case _RetryStore():
                 self._retry_store()
             case Resume():
-                self._paused = False
-                for role in list(self._dispatcher.roles()):
-                    self._pump(role)
+                self._router.paused = False
+                self._router.pump_all()
             case _:
                 log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
 
@@ -287,11 +272,15 @@ class Orchestrator(ThreadActor):
         self.processed += 1
 
     def _add(self, event: Any, decision: Decision) -> None:
-        """Into the open group; the tasks it starts wait for its commit (``_STARTING``)."""
+        """Into the open group; the tasks it starts wait for its commit (``STARTING``)."""
         for effect in decision.effects:
             if type(effect) is Start:
-                effect.live.slot = _STARTING
+                effect.live.slot = STARTING
         self._committer.add(event, decision)
+
+    def _start(self, live: LiveTask) -> None:
+        """The router's: ``live`` waited and has room now (reserved): write it running."""
+        self._add(None, self._decider.start(live, time.time()))
 
     # ----------------------------------------------------------------- commit
 
@@ -361,24 +350,11 @@ class Orchestrator(ThreadActor):
     def _perform(self, effect: Start | Queue | Withdraw | Health) -> None:
         match effect:
             case Start(live):
-                role = live.record.role
-                self._marking[role] = max(0, self._marking.get(role, 0) - 1)
-                if live.slot is _STARTING:
-                    live.slot = None
-                self._dispatch(live)
+                self._router.started(live)
             case Queue(live, delay):
-                self._dispatch_later(live, delay)
+                self._router.dispatch_later(live, delay)
             case Withdraw(live):
-                slot = live.slot
-                if slot is None or slot is _STARTING:
-                    return
-                live.slot = None
-                key = (live.record.task_id, live.record.attempt)
-                slot.handle.withdraw(key)
-                if key in slot.inflight:
-                    slot.inflight.discard(key)
-                    self._metrics.inflight(slot.role, -1)
-                    self._pump(slot.role)
+                self._router.withdraw(live)
             case Health(event):
                 supervisor = self.supervisor
                 if supervisor is not None:
@@ -393,208 +369,11 @@ class Orchestrator(ThreadActor):
             self._decider.void(decision)
         self._ledger.staged_keys = {}
 
-    # ----------------------------------------------------------------- capacity
-
-    def reserve(self, role: str) -> bool:
-        """The decider's ``Capacity``: whether ``role`` has room for one more task beyond
-        those being marked running; if so, hold it."""
-        if self._paused or self._stall.reason is not None:
-            return False
-        marking = self._marking.get(role, 0)
-        if not self._dispatcher.has_room(role, marking):
-            return False
-        self._marking[role] = marking + 1
-        return True
-
-    def release(self, role: str) -> None:
-        self._marking[role] = max(0, self._marking.get(role, 0) - 1)
-
-    # ----------------------------------------------------------------- dispatch
-
-    def _dispatch_later(self, live: LiveTask, delay: float) -> None:
-        if delay <= 0:
-            self._dispatch(live)
-            return
-        message = Redispatch(live.record.task_id, live.record.attempt)
-        ref = self.actor_ref
-        self._timers.call_later(delay, lambda: ref.tell(message))
-
-    def _dispatch(self, live: LiveTask) -> None:
-        rec = live.record
-        # Already sent (through the waiting queue, say): one agent per attempt.
-        if (
-            self._drain is not None
-            or live.slot is not None
-            or rec.task_id not in self._ledger.tasks
-        ):
-            return
-        if live.queued_at == 0.0:
-            live.queued_at = time.monotonic()
-            limits = self._queue_limits
-            limit = limits.get((rec.pipeline, rec.stage)) if limits else None
-            if limit is not None:
-                expired = QueueExpired(rec.task_id, rec.attempt)
-                ref = self.actor_ref
-                self._timers.call_later(limit, lambda: ref.tell(expired))
-        if self._stall.reason is not None or self._paused:
-            # No agent works while nothing can be stored (or before the runtime resumes).
-            self._dispatcher.enqueue(rec.role, rec.task_id)
-            return
-        if rec.state != "running":
-            if self.reserve(rec.role):
-                self._start(live)
-            else:
-                self._dispatcher.enqueue(rec.role, rec.task_id)
-            return
-        slot = self._dispatcher.pick(rec.role, avoid=live.avoid)
-        if slot is None:
-            self._dispatcher.enqueue(rec.role, rec.task_id)
-        else:
-            self._send(live, slot)
-
-    def _start(self, live: LiveTask) -> None:
-        """``live`` waited and has room now (reserved): write it running, then dispatch."""
-        self._add(None, self._decider.start(live, time.time()))
-
-    def _pump(self, role: str) -> None:
-        if self._drain is not None or self._stall.reason is not None or self._paused:
-            return
-        queue = self._dispatcher.waiting(role)
-        tasks = self._ledger.tasks
-        while queue:
-            live = tasks.get(queue[0])
-            if live is None or live.slot is not None:
-                queue.popleft()
-                continue
-            if live.record.state != "running":
-                if not self.reserve(role):
-                    return
-                queue.popleft()
-                self._start(live)
-                continue
-            slot = self._dispatcher.pick(role)
-            if slot is None:
-                return
-            queue.popleft()
-            self._send(live, slot)
-
-    def _send(self, live: LiveTask, slot: Slot) -> None:
-        rec = live.record
-        task = self._build_task(rec)
-        stage = self._pipelines.stage(rec.pipeline, rec.stage)
-        spec = stage.spec
-        perform = Perform(
-            task, stage.contract, spec.output, spec.timeout, live.queued_at, spec.max_output_bytes
-        )
-        try:
-            slot.handle.send(perform)
-        except pykka.ActorDeadError:
-            # Died, and its ActorExited (told after its last result) is on the way: send it
-            # nothing more, give this task to another, and leave what it held to _on_exit.
-            self._dispatcher.remove(slot.role, slot.index, slot.name)
-            self._dispatch(live)
-            return
-        slot.inflight.add((rec.task_id, rec.attempt))
-        live.slot = slot
-        self._metrics.inflight(slot.role, 1)
-
-    def _build_task(self, rec: TaskRecord) -> Task:
-        run = self._ledger.runs[rec.run_id]
-        spec = self._pipelines.stage(rec.pipeline, rec.stage).spec
-        inputs: dict[str, Any] = {}
-        quality: dict[str, QualityMarkers] = {}
-        for name, artifact_id in run.latest.items():
-            inputs[name], quality[name] = self._payload(artifact_id)
-        # The deadline is set by the agent when it starts the task: that starts the lease.
-        return Task(
-            task_id=rec.task_id,
-            run_id=rec.run_id,
-            pipeline=rec.pipeline,
-            stage=rec.stage,
-            instruction=render_instruction(spec.instruction, run.input),
-            input=run.input,
-            inputs=inputs,
-            quality=quality,
-            feedback=rec.feedback,
-            revision=rec.revision,
-            attempt=rec.attempt,
-        )
-
-    def _payload(self, artifact_id: str) -> tuple[Any, QualityMarkers]:
-        """An upstream output, decoded, and its quality markers."""
-        known = self._ledger.payloads.get(artifact_id)
-        if known is None:
-            handoff = self._store.get_artifact(artifact_id)
-            if handoff is None:
-                raise StoreError(f"artifact {artifact_id} is missing from the store")
-            contract = self._pipelines.registry.get(handoff.kind)
-            known = (decode_msgpack(handoff.payload, contract), handoff.quality)
-            self._ledger.payloads[artifact_id] = known
-        return known
-
-    def _answered(self, actor: str, key: tuple[str, int]) -> None:
-        """The agent ``actor`` answered ``key``: its room is free (whether or not the answer
-        is still current, which the decider judges)."""
-        slot = self._slots_by_name.get(actor)
-        if slot is not None and key in slot.inflight:
-            slot.stuck = False
-            slot.inflight.discard(key)
-            self._metrics.inflight(slot.role, -1)
-            # Room for a task waiting for this role: what waits is committed already. (Drain
-            # is checked after every group, so a late result that was the last awaited ends it.)
-            self._pump(slot.role)
-        live = self._ledger.tasks.get(key[0])
-        if live is not None and live.record.attempt == key[1]:
-            live.slot = None
-            live.queued_at = 0.0
-
-    def _withdraw_from(self, slot: Slot, key: tuple[str, int]) -> None:
-        """``key`` overran its lease on ``slot``. An event loop cancels it, and its room is
-        free at once. A thread cannot be interrupted: it is stuck until it answers, and the
-        tasks queued behind the hung one (none of them started) go to other actors."""
-        handle = slot.handle
-        if handle.cancels:
-            handle.withdraw(key)
-            if key in slot.inflight:
-                slot.inflight.discard(key)
-                self._metrics.inflight(slot.role, -1)
-            self._pump(slot.role)
-            return
-        slot.stuck = True
-        tasks = self._ledger.tasks
-        for other in sorted(slot.inflight - {key}):
-            queued = tasks.get(other[0])
-            if queued is None or queued.record.attempt != other[1] or queued.slot is not slot:
-                continue
-            handle.withdraw(other)
-            slot.inflight.discard(other)
-            self._metrics.inflight(slot.role, -1)
-            queued.slot = None
-            self._dispatcher.enqueue(slot.role, other[0], front=True)
-        self._pump(slot.role)
-
-    def _on_exit(self, msg: ActorExited) -> None:
-        """The actor is gone, and every result it sent is decided: what it held and had not
-        answered goes to another actor, at the same attempt (it never ran)."""
-        slot = self._slots_by_name.pop(msg.actor, None)
-        if slot is None:
-            return
-        self._dispatcher.remove(slot.role, slot.index, slot.name)
-        self._metrics.inflight(slot.role, -len(slot.inflight))
-        # pykka dropped whatever was queued in the dead actor's mailbox: send it again.
-        for task_id, attempt in sorted(slot.inflight):
-            live = self._ledger.tasks.get(task_id)
-            if live is not None and live.record.attempt == attempt and live.slot is slot:
-                live.slot = None
-                self._dispatcher.enqueue(slot.role, task_id, front=True)
-        slot.inflight.clear()
-        self._pump(slot.role)
-
     # ----------------------------------------------------------------- closing
 
     def _check_drained(self) -> None:
         drain = self._drain
-        if drain is None or self._dispatcher.inflight_total():
+        if drain is None or self._router.dispatcher.inflight_total():
             return
         if self._committer.open:
             self._flush()  # what was decided must reach the store before close
@@ -602,6 +381,7 @@ class Orchestrator(ThreadActor):
                 return  # committed inline, and that commit's own check set the drain
         if self._committer.committing is None and not self._committer.open:
             self._drain = None
+            self._router.draining = False
             idle = self._decider.release_idle(time.time())  # none is on an agent: drained
             if idle is not None:
                 error = commit(self._store, [idle.batch])
@@ -643,6 +423,7 @@ class Orchestrator(ThreadActor):
         if self._drain is not None:  # closing: nothing more can be stored
             self._drain.set(None)
             self._drain = None
+            self._router.draining = False
             return
         self._retry_later(self._stall.backoff())
 
@@ -652,11 +433,7 @@ class Orchestrator(ThreadActor):
         dispatched again."""
         for event in events:
             if isinstance(event, TaskDone | TaskFailed):
-                slot = self._slots_by_name.get(event.actor)
-                key = (event.task_id, event.attempt)
-                if slot is not None and key not in slot.inflight:
-                    slot.inflight.add(key)
-                    self._metrics.inflight(slot.role, 1)
+                self._router.hold(event.actor, (event.task_id, event.attempt))
         self._recover(soft=True)
 
     def _retry_later(self, delay: float) -> None:
@@ -700,8 +477,7 @@ class Orchestrator(ThreadActor):
             stall.retry(False)
         if not failed:
             stall.end()
-            for role in list(self._dispatcher.roles()):
-                self._pump(role)
+            self._router.pump_all()
             return
         events = [event for event, _ in failed]
         if went_in:
@@ -723,12 +499,13 @@ class Orchestrator(ThreadActor):
 
     def statistics(self) -> OrchestratorStatistics:
         """Live counts (call through a proxy): runs, tasks, waiting, in flight."""
+        dispatcher = self._router.dispatcher
         return OrchestratorStatistics(
             active_runs=len(self._ledger.runs),
             live_tasks=len(self._ledger.tasks),
-            inflight=self._dispatcher.inflight_total(),
-            waiting={r: len(self._dispatcher.waiting(r)) for r in self._dispatcher.roles()},
-            roles_down=sorted(self._dispatcher.down),
+            inflight=dispatcher.inflight_total(),
+            waiting={r: len(dispatcher.waiting(r)) for r in dispatcher.roles()},
+            roles_down=sorted(dispatcher.down),
             processed=self.processed,
             stale=self._decider.stale,
             degraded=self._stall.reason,

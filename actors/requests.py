@@ -97,8 +97,9 @@ class Requests:
         elif escalation.reason == "revisions_exhausted":
             run = self._accept_last(run, escalation)
             ledger.advance(run, escalation.approve_stage, d)
-        else:
-            ledger.new_task(run, escalation.retry_stage or escalation.stage, d, feedback=human)
+        else:  # run the stage again, with what it was told before
+            target = escalation.retry_stage or escalation.stage
+            ledger.new_task(run, target, d, feedback=[*human, *escalation.feedback][:100])
         d.reply = resolved
 
     def _accept_last(self, run: Run, escalation: Escalation) -> Run:
@@ -151,7 +152,7 @@ class Requests:
                 retry_stage=rec.stage,
                 approve_stage=None,
                 artifact_id=None,
-                feedback=[],
+                feedback=list(rec.feedback),
             )
 
     def role_up(self, role: str, d: Decision) -> None:
@@ -163,5 +164,5 @@ class Requests:
                 continue
             stage = ledger.pipelines.stages.get((escalation.pipeline, escalation.stage))
             if stage is not None and stage.spec.role == role:
-                self.resolve(Resolve(escalation.id, "approve", "role restarted", None), d)
+                self.resolve(Resolve(escalation.id, "approve", None, None), d)
         d.reply = None

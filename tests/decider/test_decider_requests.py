@@ -72,11 +72,6 @@ def test_void_gives_back_the_room_a_decision_held() -> None:
     assert w.capacity.rooms["researcher"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ledger.new_task reserves room before put_run can raise; the Start is not in "
-    "d.effects yet, so void() cannot give it back and the live task stays in memory",
-)
 def test_a_submit_that_raises_after_reserving_leaves_no_room_held_and_no_task() -> None:
     w = World(researcher=1)
     with pytest.raises(TypeError):
@@ -305,14 +300,6 @@ def test_role_up_approves_the_role_down_escalations_and_starts_the_work_again() 
     assert w.decider.ledger.down == set()
 
 
-LOST_FEEDBACK = pytest.mark.xfail(
-    strict=True,
-    reason="Requests.resolve's plain approve starts the retry with the person's feedback "
-    "only (not escalation.feedback), and Requests.role_down escalates with feedback=[]",
-)
-
-
-@LOST_FEEDBACK
 def test_a_revision_for_a_down_role_keeps_the_reviewers_feedback_after_role_up() -> None:
     w = World()
     run_id = w.at_review()
@@ -323,7 +310,6 @@ def test_a_revision_for_a_down_role_keeps_the_reviewers_feedback_after_role_up()
     assert "too short" in [f.issue for f in w.task(run_id).feedback]
 
 
-@LOST_FEEDBACK
 def test_a_waiting_revision_keeps_the_reviewers_feedback_across_role_down_and_up() -> None:
     w = World()
     run_id = w.at_review()
