@@ -59,6 +59,7 @@ from handoffs.actors.routing import STARTING, Router
 from handoffs.actors.stall import STRIKES, Stall, refusal
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
+from handoffs.messages.errors import CallerError
 from handoffs.store import Store, StoreError
 
 __all__ = ["Orchestrator", "OrchestratorStatistics", "render_instruction"]
@@ -254,7 +255,9 @@ class Orchestrator(ThreadActor):
 
     def _decide(self, event: Any) -> None:
         """Decide ``event`` into the open group. A caller's error goes back to the caller
-        at once; any other (a bug, corrupt stored data) fails the task's run with the reason."""
+        at once. Any other (a bug, corrupt stored data) fails the task's run with the
+        reason, or, deciding a caller's request, reaches the caller and reloads memory (the
+        decision may have changed it halfway)."""
         now = time.time()
         try:
             decision = self._decider.decide(event, now)
@@ -262,7 +265,9 @@ class Orchestrator(ThreadActor):
             reply = getattr(event, "reply", None)
             if reply is not None:
                 reply.set_exception(exc_info=(type(exc), exc, exc.__traceback__))
-                return
+                if isinstance(exc, CallerError):
+                    return
+                raise
             log.error("orchestrator: deciding %s failed", type(event).__name__, exc_info=exc)
             failed = self._decider.fail(event, exc, now)
             if failed is not None:
