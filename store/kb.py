@@ -119,16 +119,11 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _StateOnly(msgspec.Struct):
-    """Decodes just the ``state`` of a run, task or escalation record (the rest is skipped)."""
+    """Decodes just the ``state`` (and ``pipeline``) of a run, task or escalation record (the
+    rest is skipped)."""
 
     state: str = ""
-
-
-class _RunIndexed(msgspec.Struct):
-    """Decodes just the indexed fields of a run record."""
-
-    pipeline: str
-    state: str = "running"
+    pipeline: str = ""
 
 
 class _IndexedOnly(msgspec.Struct):
@@ -440,7 +435,9 @@ class Store:
                     for index, key in _artifact_entries(handoff, aid):
                         put[index](key, b"")
                 for run, value, was in batch.runs:
-                    self._put_run(txn, put, run, value, was)
+                    self._put_stateful(
+                        txn, put, "runs", run.run_id, run.state, value, was, run.pipeline
+                    )
                 for task, value, was in batch.tasks:
                     self._put_stateful(txn, put, "tasks", task.task_id, task.state, value, was)
                 for esc, value, was in batch.escalations:
@@ -468,44 +465,34 @@ class Store:
         state: str,
         value: bytes,
         was: str | None,
+        pipeline: str | None = None,
     ) -> None:
-        """Put a record and move its state index entry (reading the old state if unknown)."""
+        """Put a record and move its state index entry (reading the old state if unknown).
+
+        ``pipeline``, for a run: its ``ix_run_pipeline`` entry moves too. A caller that names
+        the previous state (``was``) is trusted to keep the pipeline, as the runtime does; an
+        unknown one is read back, pipeline and all. (One method for both on the commit path:
+        a second call per run costs more than the index entry.)
+        """
         key = id.encode()
         index = _STATE_INDEX[name]
+        before = pipeline
         if was == UNKNOWN:
             old = txn.get(key, db=self._dbs[name])
-            was = None if old is None else _state_decoder.decode(old).state
+            if old is None:
+                was = None
+            else:
+                prior = _state_decoder.decode(old)
+                was, before = prior.state, prior.pipeline or pipeline
         if was is not None and was != state:
             txn.delete(was.encode() + SEP + key, db=self._dbs[index])
         put[name](key, value)
         if was != state:
             put[index](state.encode() + SEP + key, b"")
-
-    def _put_run(
-        self,
-        txn: lmdb.Transaction[bytes],
-        put: dict[str, Callable[..., bool]],
-        run: Run,
-        value: bytes,
-        was: str | None,
-    ) -> None:
-        """Put a run and move its entries in ``ix_run_state`` and ``ix_run_pipeline``. A
-        caller that names the previous state (``was``) is trusted to keep the pipeline, as
-        the runtime does; an unknown one is read back, pipeline and all."""
-        key = run.run_id.encode()
-        pipeline = run.pipeline
-        if was == UNKNOWN:
-            old = txn.get(key, db=self._dbs["runs"])
-            if old is None:
-                was = None
-            else:
-                prior = _run_indexed_decoder.decode(old)
-                was, pipeline = prior.state, prior.pipeline
-        self._put_stateful(txn, put, "runs", run.run_id, run.state, value, was)
-        if was != run.state or pipeline != run.pipeline:
-            if was is not None:
-                txn.delete(_join(pipeline, was) + SEP + key, db=self._dbs["ix_run_pipeline"])
-            put["ix_run_pipeline"](_join(run.pipeline, run.state) + SEP + key, b"")
+        if pipeline is not None and (was != state or before != pipeline):
+            if was is not None and before is not None:
+                txn.delete(_join(before, was) + SEP + key, db=self._dbs["ix_run_pipeline"])
+            put["ix_run_pipeline"](_join(pipeline, state) + SEP + key, b"")
 
     # ----------------------------------------------------------------- reads
 
@@ -792,7 +779,7 @@ class Store:
                     put = txn.cursor(db=dbs["ix_run_pipeline"]).put
                     for key, data in txn.cursor(db=dbs["runs"]):
                         try:
-                            run = self._decode("runs", key, data, _RunIndexed)
+                            run = self._decode("runs", key, data, _StateOnly)
                         except StoreCorrupt as exc:  # verify() names it; the rest is listed
                             log.warning("store: run left out of ix_run_pipeline: %s", exc)
                             continue
@@ -891,7 +878,6 @@ class Store:
 
 
 _state_decoder = msgspec.msgpack.Decoder(_StateOnly)
-_run_indexed_decoder = msgspec.msgpack.Decoder(_RunIndexed)
 _indexed_decoder = msgspec.msgpack.Decoder(_IndexedOnly)
 
 
