@@ -56,7 +56,7 @@ from handoffs.actors.protocol import (
     TaskFailed,
 )
 from handoffs.actors.routing import STARTING, Router
-from handoffs.actors.stall import STRIKES, Stall, refusal
+from handoffs.actors.stall import Stall, refusal
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
 from handoffs.messages.errors import CallerError
@@ -173,7 +173,7 @@ class Orchestrator(ThreadActor):
             if cut is not None:
                 pending = waiting
                 self._add(None, cut)
-                if self._commit_open_inline() is not None:  # the store refused: as they are
+                if self.commit_now() is not None:  # the store refused: as they are
                     self._recover(soft=True)
                     return
         for live in pending:
@@ -316,7 +316,7 @@ class Orchestrator(ThreadActor):
         reason = refusal(error) or f"commit failed: {type(error).__name__}: {error}"
         self._stall_on(group, reason)
 
-    def _commit_open_inline(self) -> BaseException | None:
+    def commit_now(self) -> BaseException | None:
         """Commit the open group here and now; perform its effects, or void it."""
         group, error = self._committer.commit_now()
         if error is None:
@@ -424,15 +424,15 @@ class Orchestrator(ThreadActor):
         self._void(entries, StoreUnavailable(reason))
         events = [e for e, _ in entries if e is not None and getattr(e, "reply", None) is None]
         self._stall.begin(reason, events, sum(d.batch.nbytes() for _, d in group))
-        self._reload_holding(events)
+        self.reload_holding(events)
         if self._drain is not None:  # closing: nothing more can be stored
             self._drain.set(None)
             self._drain = None
             self._router.draining = False
             return
-        self._retry_later(self._stall.backoff())
+        self.retry_later(self._stall.backoff())
 
-    def _reload_holding(self, events: list[Any]) -> None:
+    def reload_holding(self, events: list[Any]) -> None:
         """Reload memory from the store; the agents whose results are among ``events``
         still count as holding those tasks, so the results are awaited, not the tasks
         dispatched again."""
@@ -441,14 +441,12 @@ class Orchestrator(ThreadActor):
                 self._router.hold(event.actor, (event.task_id, event.attempt))
         self._recover(soft=True)
 
-    def _retry_later(self, delay: float) -> None:
+    def retry_later(self, delay: float) -> None:
         ref = self.actor_ref
         self._timers.call_later(delay, lambda: ref.tell(_RetryStore()))
 
     def _retry_store(self) -> None:
-        """Decide the held events again, each in its own commit. All in: the stall ends and
-        dispatching resumes. An event that failed in ``STRIKES`` rounds in which others went
-        in is isolated (its run fails); when none goes in, try again later."""
+        """Decide the held events again, once the store has room (see ``Stall.retry``)."""
         stall = self._stall
         if stall.reason is None or self._drain is not None:
             return
@@ -458,47 +456,24 @@ class Orchestrator(ThreadActor):
             short = str(exc)
         if short is not None:
             stall.reason = short
-            self._retry_later(stall.backoff())
+            self.retry_later(stall.backoff())
             return
-        held, stall.held = list(stall.held), type(stall.held)()
-        stall.retry(True)
-        went_in = 0
-        failed: list[tuple[Any, BaseException]] = []
-        try:
-            for i, event in enumerate(held):
-                try:
-                    self._receive(event)
-                except Exception:  # a bug deciding it: what is not decided waits again
-                    stall.held.extend([*(e for e, _ in failed), *held[i:]])
-                    self._retry_later(stall.backoff())
-                    raise
-                error = self._commit_open_inline()
-                if error is None:
-                    went_in += 1
-                else:
-                    failed.append((event, error))
-                    self._reload_holding([event])
-        finally:
-            stall.retry(False)
-        if not failed:
-            stall.end()
-            self._router.pump_all()
-            return
-        events = [event for event, _ in failed]
-        if went_in:
-            for event, error in failed:
-                strikes = stall.strikes.get(id(event), 0) + 1
-                stall.strikes[id(event)] = strikes
-                if strikes >= STRIKES:
-                    events.remove(event)
-                    log.error("orchestrator: a decision cannot be stored, isolated: %s", error)
-                    isolated = self._decider.fail(event, error, time.time())
-                    if isolated is not None:
-                        self._add(None, isolated)
-                        self._commit_open_inline()
-        stall.reason = refusal(failed[-1][1]) or stall.reason
-        stall.held.extendleft(reversed(events))
-        self._retry_later(stall.delay if went_in else stall.backoff())
+        stall.retry_held(self)
+
+    # The shell's side of ``Stall.retry_held``.
+
+    def decide_again(self, event: Any) -> None:
+        self._receive(event)
+
+    def isolate(self, event: Any, error: BaseException) -> None:
+        log.error("orchestrator: a decision cannot be stored, isolated: %s", error)
+        isolated = self._decider.fail(event, error, time.time())
+        if isolated is not None:
+            self._add(None, isolated)
+            self.commit_now()
+
+    def resume(self) -> None:
+        self._router.pump_all()
 
     # ----------------------------------------------------------------- queries
 

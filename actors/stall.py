@@ -23,11 +23,11 @@ from __future__ import annotations
 import errno
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from handoffs.store import StoreError, StoreFull, StoreIOError
 
-__all__ = ["FIRST_RETRY_DELAY", "MAX_RETRY_DELAY", "STRIKES", "Stall", "refusal"]
+__all__ = ["FIRST_RETRY_DELAY", "MAX_RETRY_DELAY", "STRIKES", "Stall", "StalledShell", "refusal"]
 
 log = logging.getLogger("handoffs.orchestrator")
 
@@ -53,6 +53,28 @@ def refusal(error: BaseException) -> str | None:
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return f"disk full: {error}"
     return None
+
+
+class StalledShell(Protocol):
+    """What :meth:`Stall.retry_held` asks of the orchestrator, on its thread."""
+
+    def decide_again(self, event: Any) -> None:
+        """Decide ``event`` into the (empty) open group."""
+
+    def commit_now(self) -> BaseException | None:
+        """Commit the open group now; its error, if it failed (its decisions are void)."""
+
+    def reload_holding(self, events: list[Any]) -> None:
+        """Reload memory; the agents whose answers are ``events`` still hold their tasks."""
+
+    def isolate(self, event: Any, error: BaseException) -> None:
+        """``event``'s decision cannot be stored: fail its run, with ``error``."""
+
+    def resume(self) -> None:
+        """Dispatch what waited."""
+
+    def retry_later(self, delay: float) -> None:
+        """Call back (``retry_held``, once there is room) after ``delay`` seconds."""
 
 
 class Stall:
@@ -111,3 +133,44 @@ class Stall:
         self.strikes.clear()
         self.failures = 0
         self.delay = FIRST_RETRY_DELAY
+
+    def retry_held(self, shell: StalledShell) -> None:
+        """The store has room again: decide the held events again, each in its own commit.
+        All in: the stall ends and dispatching resumes. An event that failed in ``STRIKES``
+        rounds in which others went in is isolated (its run fails); when none goes in, try
+        again later."""
+        held, self.held = list(self.held), deque()
+        self.retry(True)
+        went_in = 0
+        failed: list[tuple[Any, BaseException]] = []
+        try:
+            for i, event in enumerate(held):
+                try:
+                    shell.decide_again(event)
+                except Exception:  # a bug deciding it: what is not decided waits again
+                    self.held.extend([*(e for e, _ in failed), *held[i:]])
+                    shell.retry_later(self.backoff())
+                    raise
+                error = shell.commit_now()
+                if error is None:
+                    went_in += 1
+                else:
+                    failed.append((event, error))
+                    shell.reload_holding([event])
+        finally:
+            self.retry(False)
+        if not failed:
+            self.end()
+            shell.resume()
+            return
+        events = [event for event, _ in failed]
+        if went_in:
+            for event, error in failed:
+                strikes = self.strikes.get(id(event), 0) + 1
+                self.strikes[id(event)] = strikes
+                if strikes >= STRIKES:
+                    events.remove(event)
+                    shell.isolate(event, error)
+        self.reason = refusal(failed[-1][1]) or self.reason
+        self.held.extendleft(reversed(events))
+        shell.retry_later(self.delay if went_in else self.backoff())
