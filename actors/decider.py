@@ -223,63 +223,34 @@ class Decider:
         feedback: list[Feedback] | None = None,
         latest: bool = False,
     ) -> tuple[Run, Handoff]:
-        """Record the output as a handoff; return the run with it counted (and, if
-        ``latest``, as its stage's latest output) and the handoff."""
-        stage = answer.stage
+        """Record the agent's output as a handoff (see ``Ledger.record``)."""
         rec = answer.live.record
-        handoff = Handoff(
-            id=self.ledger.ids("art"),
-            run_id=run.run_id,
-            pipeline=run.pipeline,
-            stage=rec.stage,
-            kind=stage.spec.output,
-            next_action=next_action[:20_000],
+        return self.ledger.record(
+            run,
+            rec.stage,
+            answer.checked,
+            answer.quality,
+            d,
             produced_by=msg.actor,
-            quality=answer.quality,
+            outcome=outcome,
+            next_action=next_action,
             revision=rec.revision,
             attempt=rec.attempt,
-            created_at=d.now,
-            parents=list(run.latest.values())[-100:],
-            tags=[*stage.spec.tags, *msg.tags],
-            outcome=outcome,
-            feedback=feedback or [],
-            payload=msgspec.Raw(answer.checked.payload),
-        )
-        d.batch.put_artifact(handoff, new=True)
-        d.batch.event(
-            "handoff.recorded",
-            run_id=run.run_id,
-            pipeline=run.pipeline,
-            stage=rec.stage,
             task_id=rec.task_id,
-            artifact_id=handoff.id,
-            attempt=rec.attempt,
-            detail=outcome,
+            tags=msg.tags,
+            feedback=feedback,
+            latest=latest,
         )
-        run = bump(
-            run,
-            outputs=rec.stage,
-            handoffs=True,
-            latest=(rec.stage, handoff.id) if latest else None,
-        )
-        d.handoffs.append((run.pipeline, rec.stage, outcome))
-        return run, handoff
 
     def _accept(self, answer: _Answer, run: Run, msg: TaskDone, d: Decision) -> None:
         ledger = self.ledger
-        stage, value = answer.stage, answer.checked.value
-        nxt = stage.spec.next
+        nxt = answer.stage.spec.next
         action = ledger.next_action(run, nxt)
         run, handoff = self._record(
             answer, run, msg, d, outcome="accepted", next_action=action, latest=True
         )
-        ledger.payloads[handoff.id] = (value, answer.quality)
         ledger.finish_task(answer.live, d)
-        for pipeline, trigger in ledger.pipelines.triggers.get(stage.spec.output, ()):
-            if getattr(value, trigger.when, False) is True:
-                ledger.start_run(
-                    pipeline, msgspec.to_builtins(value), d, trigger_artifact=handoff.id
-                )
+        ledger.accepted(run, handoff, answer.checked.value, answer.quality, d)
         ledger.advance(run, nxt, d)
 
     def _reject(self, answer: _Answer, run: Run, msg: TaskDone, d: Decision) -> None:

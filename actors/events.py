@@ -72,6 +72,9 @@ class Resolve(msgspec.Struct, frozen=True, tag=True):
     action: ResolutionAction
     feedback: str | None
     reply: Future[Any] | None
+    #: "Edit and approve": the person's own output for the stage in question (approve only),
+    #: validated against its contract by the caller.
+    output: ValidOutput | None = None
 
 
 class Cancel(msgspec.Struct, frozen=True, tag=True):

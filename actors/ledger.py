@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from handoffs.actors.checks import ValidOutput
 from handoffs.actors.decision import (
     Capacity,
     Decision,
@@ -26,11 +27,12 @@ from handoffs.actors.decision import (
     render_instruction,
 )
 from handoffs.actors.events import HealthEvent
-from handoffs.actors.pipelines import Pipelines, Stage
+from handoffs.actors.pipelines import HUMAN, Pipelines, Stage
 from handoffs.messages import (
     Escalation,
     EscalationReason,
     Feedback,
+    Handoff,
     QualityMarkers,
     Run,
     TaskRecord,
@@ -143,6 +145,77 @@ class Ledger:
         spec = self.pipelines.stage(run.pipeline, nxt).spec
         return f"{nxt}: {render_instruction(spec.instruction, run.input)}"
 
+    # ----------------------------------------------------------------- handoffs
+
+    def record(
+        self,
+        run: Run,
+        stage_name: str,
+        checked: ValidOutput,
+        quality: QualityMarkers,
+        d: Decision,
+        *,
+        produced_by: str,
+        outcome: str,
+        next_action: str,
+        revision: int,
+        attempt: int,
+        task_id: str | None = None,
+        tags: list[str] | None = None,
+        feedback: list[Feedback] | None = None,
+        latest: bool = False,
+    ) -> tuple[Run, Handoff]:
+        """Record an output of ``stage_name`` as a handoff; return the run with it counted
+        (and, if ``latest``, as its stage's latest output) and the handoff."""
+        spec = self.pipelines.stage(run.pipeline, stage_name).spec
+        handoff = Handoff(
+            id=self.ids("art"),
+            run_id=run.run_id,
+            pipeline=run.pipeline,
+            stage=stage_name,
+            kind=spec.output,
+            next_action=next_action[:20_000],
+            produced_by=produced_by,
+            quality=quality,
+            revision=revision,
+            attempt=attempt,
+            created_at=d.now,
+            parents=list(run.latest.values())[-100:],
+            tags=[*spec.tags, *tags] if tags else list(spec.tags),
+            outcome=outcome,
+            feedback=feedback or [],
+            payload=msgspec.Raw(checked.payload),
+        )
+        d.batch.put_artifact(handoff, new=True)
+        d.batch.event(
+            "handoff.recorded",
+            run_id=run.run_id,
+            pipeline=run.pipeline,
+            stage=stage_name,
+            task_id=task_id,
+            artifact_id=handoff.id,
+            attempt=attempt,
+            detail=outcome,
+        )
+        run = bump(
+            run,
+            outputs=stage_name,
+            handoffs=True,
+            latest=(stage_name, handoff.id) if latest else None,
+        )
+        d.handoffs.append((run.pipeline, stage_name, outcome))
+        return run, handoff
+
+    def accepted(
+        self, run: Run, handoff: Handoff, value: Any, quality: QualityMarkers, d: Decision
+    ) -> None:
+        """``handoff`` (an output worth ``value``) was accepted: downstream tasks get it, and
+        the pipelines it triggers start."""
+        self.payloads[handoff.id] = (value, quality)
+        for pipeline, trigger in self.pipelines.triggers.get(handoff.kind, ()):
+            if getattr(value, trigger.when, False) is True:
+                self.start_run(pipeline, msgspec.to_builtins(value), d, trigger_artifact=handoff.id)
+
     # ----------------------------------------------------------------- tasks
 
     def new_task(
@@ -150,6 +223,20 @@ class Ledger:
     ) -> None:
         stage = self.pipelines.stage(run.pipeline, stage_name)
         role = stage.spec.role
+        if role == HUMAN:  # no agent: a person approves, revises or cancels in the inbox
+            self.escalate(
+                run,
+                stage_name,
+                "approval",
+                render_instruction(stage.spec.instruction, run.input)
+                or f"{stage_name}: approve the run's work to go on",
+                d,
+                retry_stage=stage.spec.on_reject,
+                approve_stage=stage.spec.next,
+                artifact_id=run.latest.get(stage.spec.on_reject or ""),
+                feedback=feedback or [],
+            )
+            return
         if role in self.down:
             self.escalate(
                 run,

@@ -25,7 +25,7 @@ from handoffs.messages import (
     Verdict,
 )
 
-__all__ = ["Pipelines", "Stage", "config_problems"]
+__all__ = ["HUMAN", "Pipelines", "Stage", "config_problems"]
 
 
 class Stage(msgspec.Struct, frozen=True):
@@ -38,16 +38,30 @@ class Stage(msgspec.Struct, frozen=True):
     is_review: bool
 
 
+#: The role of a stage that people review: no agent runs it; the run waits in the escalation
+#: inbox (reason ``approval``) until a person approves, revises or cancels.
+HUMAN = "human"
+
+
 def config_problems(config: Config, registry: ContractRegistry) -> list[str]:
     """Every structural problem of ``config``, each naming its key; empty when sound."""
     problems: list[str] = []
+    if HUMAN in config.roles:
+        problems.append(
+            f"roles.{HUMAN}: the role name {HUMAN!r} is reserved for stages people review"
+        )
     for pname, pipeline in config.pipelines.items():
         at = f"pipelines.{pname}"
         if pipeline.start not in pipeline.stages:
             problems.append(f"{at}.start: no stage named {pipeline.start!r}")
         for sname, stage in pipeline.stages.items():
             sat = f"{at}.stages.{sname}"
-            if stage.role not in config.roles:
+            if stage.role == HUMAN:
+                if stage.output != "Verdict":
+                    problems.append(
+                        f"{sat}.output: a stage people review (role {HUMAN!r}) outputs Verdict"
+                    )
+            elif stage.role not in config.roles:
                 problems.append(f"{sat}.role: no role named {stage.role!r}")
             try:
                 contract = registry.get(stage.output)

@@ -8,20 +8,33 @@ errors before anything is decided. Pure: no pykka, no lmdb, no clock, no threads
 from __future__ import annotations
 
 import msgspec
+from handoffs.actors.checks import ValidOutput, effective_quality
 from handoffs.actors.decision import Decision
 from handoffs.actors.errors import (
     EscalationNotFound,
     EscalationResolved,
     IdempotencyConflict,
+    InvalidInput,
     RunFinished,
     RunNotFound,
     UnknownPipeline,
 )
 from handoffs.actors.events import Cancel, Resolve, Submit
 from handoffs.actors.ledger import Ledger, bump
-from handoffs.messages import Escalation, Feedback, Resolution, Run
+from handoffs.messages import (
+    Escalation,
+    Feedback,
+    QualityMarkers,
+    Resolution,
+    Run,
+    Verdict,
+    encode_msgpack,
+)
 
-__all__ = ["Requests"]
+__all__ = ["PERSON", "Requests"]
+
+#: ``produced_by`` of a handoff a person made (an approval, an edited output).
+PERSON = "person"
 
 
 class Requests:
@@ -71,6 +84,8 @@ class Requests:
         run = ledger.runs.get(escalation.run_id)
         if run is None or run.escalation_id != escalation.id:
             raise EscalationResolved(escalation.id, "run moved on")
+        if msg.output is not None and msg.action != "approve":
+            raise InvalidInput(f"output: an edited output comes with approve, not {msg.action}")
         text = msg.feedback[:20_000] if msg.feedback else None  # stored: keep it decodable
         resolved = msgspec.structs.replace(
             escalation,
@@ -88,6 +103,15 @@ class Requests:
         human = [Feedback(source="human", issue=text, severity="major")] if text else []
         if msg.action == "cancel":
             ledger.end_run(run, "cancelled", d, reason=text or "cancelled by a person")
+        elif escalation.reason == "approval":
+            self._approval(run, escalation, msg, human, d)
+        elif msg.output is not None:
+            run = self._edited(run, escalation, msg.output, human, d)
+            stage = ledger.pipelines.stage(run.pipeline, escalation.retry_stage or escalation.stage)
+            nxt = stage.spec.next
+            if escalation.reason == "revisions_exhausted":
+                nxt = escalation.approve_stage
+            ledger.advance(run, nxt, d)
         elif msg.action == "revise":
             target = escalation.retry_stage or escalation.stage
             run = bump(run, revisions=target)
@@ -101,6 +125,78 @@ class Requests:
             target = escalation.retry_stage or escalation.stage
             ledger.new_task(run, target, d, feedback=[*human, *escalation.feedback][:100])
         d.reply = resolved
+
+    def _approval(
+        self, run: Run, escalation: Escalation, msg: Resolve, human: list[Feedback], d: Decision
+    ) -> None:
+        """A stage people review: the person's verdict is recorded as its handoff; approve
+        goes on to the stage's ``next`` (with their corrected output first, if they edited
+        it), revise sends ``on_reject`` back with their text."""
+        ledger = self._ledger
+        target = escalation.retry_stage
+        if msg.output is not None and target is not None:
+            run = self._edited(run, escalation, msg.output, human, d)
+        approved = msg.action == "approve"
+        verdict = Verdict(approved=approved, feedback=human)
+        checked = ValidOutput(verdict, encode_msgpack(verdict), QualityMarkers())
+        nxt = escalation.approve_stage if approved else target
+        issues = "; ".join(f.issue for f in human) or "no reason given"
+        run, handoff = ledger.record(
+            run,
+            escalation.stage,
+            checked,
+            checked.quality,
+            d,
+            produced_by=PERSON,
+            outcome="accepted" if approved else "rejected",
+            next_action=ledger.next_action(run, nxt) if approved else f"revise {target}: {issues}",
+            revision=run.outputs.get(escalation.stage, 0),
+            attempt=1,
+            feedback=human,
+            latest=approved,
+        )
+        if approved:
+            ledger.accepted(run, handoff, verdict, checked.quality, d)
+            ledger.advance(run, nxt, d)
+            return
+        assert target is not None  # a Verdict stage has an on_reject (config_problems)
+        run = bump(run, revisions=target)
+        run = msgspec.structs.replace(run, limits={**run.limits, target: run.revisions[target]})
+        ledger.health(d, "revision", pipeline=run.pipeline, stage=target, run_id=run.run_id)
+        ledger.new_task(run, target, d, feedback=human)
+
+    def _edited(
+        self,
+        run: Run,
+        escalation: Escalation,
+        output: ValidOutput,
+        human: list[Feedback],
+        d: Decision,
+    ) -> Run:
+        """Record a person's own output for the stage in question (the escalation's
+        ``retry_stage``) as its accepted, latest handoff."""
+        ledger = self._ledger
+        name = escalation.retry_stage or escalation.stage
+        stage = ledger.pipelines.stage(run.pipeline, name)
+        if not isinstance(output.value, stage.contract):
+            raise InvalidInput(f"output: {name} outputs {stage.spec.output}")
+        quality = effective_quality(output.value, output.quality)
+        run, handoff = ledger.record(
+            run,
+            name,
+            output,
+            quality,
+            d,
+            produced_by=PERSON,
+            outcome="accepted",
+            next_action=f"edited and approved by a person: {escalation.reason}",
+            revision=run.outputs.get(name, 0),
+            attempt=1,
+            feedback=human,
+            latest=True,
+        )
+        ledger.accepted(run, handoff, output.value, quality, d)
+        return run
 
     def _accept_last(self, run: Run, escalation: Escalation) -> Run:
         """``run`` with the output in question (the escalation's artifact) as its stage's

@@ -47,6 +47,7 @@ from handoffs.actors import (
 )
 from handoffs.actors.protocol import Cancel, Drain, Resolve, Resume, Submit
 from handoffs.config import LoadedConfig, load_config
+from handoffs.edits import edited_output
 from handoffs.inputs import MAX_INPUT_BYTES, MAX_INPUT_DEPTH, encode_input
 from handoffs.interpreter import GC_THRESHOLD, SWITCH_INTERVAL, TUNING, Tuned, tune
 from handoffs.messages import (
@@ -325,22 +326,34 @@ class Runtime:
         action: ResolutionAction,
         feedback: str | None = None,
         *,
+        output: dict[str, Any] | None = None,
         timeout: float | None = 30.0,
     ) -> Escalation:
         """A person's decision on an escalation: ``approve``, ``revise`` or ``cancel``.
 
+        ``output`` ("edit and approve", with ``approve`` only): the person's own output for
+        the stage in question, checked against its contract, recorded as that stage's
+        handoff (produced by ``person``); the run goes on from there.
+
         Raises:
             EscalationNotFound: no such escalation.
             EscalationResolved: it was already resolved (nothing is applied twice).
-            InvalidInput: ``action`` is not one of the three.
+            InvalidInput: ``action`` is not one of the three, or ``output`` does not fit the
+                stage's contract (the message names the field).
         """
         self._require_open()
         if action not in ("approve", "revise", "cancel"):
             raise InvalidInput(f"action must be approve, revise or cancel, not {action!r}")
+        edited = None
+        if output is not None:
+            if action != "approve":
+                raise InvalidInput(f"output: an edited output comes with approve, not {action}")
+            stored = self._store.get_escalation(escalation_id)
+            edited = edited_output(self.config.pipelines, stored, escalation_id, output)
         future: concurrent.futures.Future[Escalation] = concurrent.futures.Future()
         with boundary("resolve"):
             self._orchestrator.tell(
-                Resolve(escalation_id, action, feedback, Reply("resolve", future))
+                Resolve(escalation_id, action, feedback, Reply("resolve", future), edited)
             )
         return result(future, "resolve", timeout)
 

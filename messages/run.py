@@ -33,6 +33,7 @@ EscalationReason = Literal[
     "role_down",
     "unrecoverable",
     "queue_timeout",
+    "approval",
 ]
 EscalationState = Literal["open", "resolved"]
 ResolutionAction = Literal["approve", "revise", "cancel"]

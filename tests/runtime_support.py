@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from handoffs.messages import (
     Config,
     GateSpec,
@@ -90,6 +91,24 @@ def make_config(
         roles=roles,
         pipelines={"content": content, "support": support, "kb": kb, "coding": coding},
     )
+
+
+def approval_config() -> Config:
+    """content, with a person approving the draft between write and publish."""
+    config = make_config()
+    content = config.pipelines["content"]
+    stages = dict(content.stages)
+    stages["write"] = msgspec.structs.replace(stages["write"], next="approve")
+    stages["approve"] = StageSpec(
+        role="human",
+        output="Verdict",
+        on_reject="write",
+        next="publish",
+        instruction="Check the draft about {topic}.",
+    )
+    stages.pop("review")
+    pipelines = {**config.pipelines, "content": msgspec.structs.replace(content, stages=stages)}
+    return msgspec.structs.replace(config, pipelines=pipelines)
 
 
 OpenRuntime = Callable[..., Runtime]

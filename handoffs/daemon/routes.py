@@ -212,7 +212,9 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
     )
     def resolve_escalation(escalation_id: IdParam, body: bytes) -> Escalation:
         request = decode_body(body, _resolve_decoder)
-        return runtime.resolve(escalation_id, request.action, request.feedback)
+        return runtime.resolve(
+            escalation_id, request.action, request.feedback, output=request.output
+        )
 
     @get(
         "/v1/artifacts/{artifact_id:str}",

@@ -91,6 +91,9 @@ class ResolveRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     action: ResolutionAction
     feedback: Text | None = None
+    #: "Edit and approve" (with ``approve`` only): the person's own output for the stage in
+    #: question, checked against its contract (an error names the field).
+    output: dict[str, Any] | None = None
 
 
 class CancelRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

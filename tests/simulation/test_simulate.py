@@ -11,6 +11,7 @@ import handoffs.examples
 import pytest
 from handoffs.actors.decision import Decision, LiveTask
 from handoffs.actors.ledger import Ledger
+from runtime_support import approval_config
 
 from handoffs.simulation import simulate
 
@@ -92,3 +93,9 @@ def test_the_command_reports_the_seeds_and_that_every_invariant_held() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{EXAMPLES / 'demo.toml'}: 3 seeds, ")
     assert lines[1] == "every invariant held"
+
+
+def test_stages_people_review_keep_every_invariant() -> None:
+    report = simulate(approval_config(), seeds=60, runs=20)
+    assert report.violation is None, report.violation
+    assert report.completed > report.runs * 0.7
