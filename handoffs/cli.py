@@ -60,3 +60,8 @@ for _command in DAEMON_COMMANDS:
 
 main.add_command(bench)
 main.add_command(simulate)
+
+from handoffs.maintenance_cli import MAINTENANCE_COMMANDS  # noqa: E402
+
+for _command in MAINTENANCE_COMMANDS:
+    main.add_command(_command)

@@ -12,6 +12,8 @@ from handoffs.store.errors import (
     StorePathError,
 )
 from handoffs.store.kb import ArtifactIndex, Page, Store, StoreOptions, StoreStatistics
+from handoffs.store.maintenance import backup, compact, restore
+from handoffs.store.retention import PruneReport, RetentionPolicy, parse_duration, prune
 
 __all__ = [
     "UNKNOWN",
@@ -20,6 +22,8 @@ __all__ = [
     "IdempotencyRecord",
     "InvalidKey",
     "Page",
+    "PruneReport",
+    "RetentionPolicy",
     "Store",
     "StoreClosed",
     "StoreCorrupt",
@@ -30,4 +34,9 @@ __all__ = [
     "StoreOptions",
     "StorePathError",
     "StoreStatistics",
+    "backup",
+    "compact",
+    "parse_duration",
+    "prune",
+    "restore",
 ]

@@ -398,6 +398,42 @@ class Store:
                 except lmdb.Error as exc:
                     return f"{type(exc).__name__}: {exc}"
 
+    def copy(self, path: str | os.PathLike[str], *, compact: bool = False) -> None:
+        """Write a consistent copy of the environment into the existing empty directory
+        ``path`` (as ``data.mdb``), from one read transaction: commits go on meanwhile.
+        ``compact``: leave out free pages (the copy is as small as the data).
+
+        Raises:
+            StoreIOError: LMDB could not write the copy.
+        """
+        with self._read() as txn:
+            try:
+                # Without compaction LMDB takes its own read transaction (it refuses ours).
+                self._require_env().copy(str(path), compact=compact, txn=txn if compact else None)
+            except lmdb.Error as exc:
+                raise StoreIOError(f"cannot copy store {self.path} to {path}: {exc}") from exc
+
+    def _maintain(self, work: Callable[[lmdb.Transaction[bytes], dict[str, Any]], T]) -> T:
+        """Run ``work(txn, dbs)`` in one write transaction under the write lock (retention's
+        deletions: ``handoffs.store.retention``); the map grows as for a commit. ``work``
+        must keep the transaction short (it holds up every commit) and may run again after
+        a growth.
+
+        Raises:
+            StoreFull: the map cannot grow further.
+            StoreIOError: LMDB failed; nothing was written.
+        """
+        with self._write_lock:
+            env = self._require_env()
+            while True:
+                try:
+                    with env.begin(write=True) as txn:
+                        return work(txn, self._dbs)
+                except lmdb.MapFullError:
+                    self._grow(env)
+                except lmdb.Error as exc:
+                    raise StoreIOError(f"maintenance failed in {self.path}: {exc}") from exc
+
     def _grow(self, env: lmdb.Environment) -> None:
         size = env.info()["map_size"]
         cap = self.options.max_map_size
@@ -861,10 +897,11 @@ class Store:
                 have = {k for k, _ in txn.cursor(db=self._dbs[index])}
                 problems.extend(f"{index}: missing entry {k!r}" for k in sorted(want - have))
                 problems.extend(f"{index}: dangling entry {k!r}" for k in sorted(have - want))
-            previous = 0
+            # Retention may have pruned the journal's head: it starts at its first entry.
+            previous: int | None = None
             for key, data in txn.cursor(db=self._dbs["journal"]):
                 seq = int.from_bytes(key, "big")
-                if seq != previous + 1:
+                if previous is not None and seq != previous + 1:
                     problems.append(f"journal: gap between {previous} and {seq}")
                 previous = seq
                 try:
