@@ -46,8 +46,9 @@ _REVISION_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21)
 class _StoreMapCollector(Collector):
     """Reads the store's map size and use at scrape time."""
 
-    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
+    def __init__(self, read: Callable[[], tuple[int, int]], limit: int | None) -> None:
         self._read = read
+        self._limit = limit
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -60,6 +61,13 @@ class _StoreMapCollector(Collector):
         yield GaugeMetricFamily(
             "handoffs_store_map_size_bytes", "Current size of the LMDB map.", value=size
         )
+        if self._limit is not None:
+            # The map grows up to this: the denominator of "how full is the store".
+            yield GaugeMetricFamily(
+                "handoffs_store_map_max_bytes",
+                "The size the LMDB map may grow to (max_map_size).",
+                value=self._limit,
+            )
 
 
 class _LiveGauge(Collector):
@@ -261,6 +269,13 @@ class RuntimeMetrics:
             _LATENCY_BUCKETS,
         )
         registry.register(self.task_queue)
+        #: Set by the supervisor: 1 while the role has live actors, 0 once it is down.
+        self.role_up = Gauge(
+            "handoffs_role_up",
+            "Whether the role is up (1) or down until a person restarts it (0).",
+            ["role"],
+            registry=registry,
+        )
         self.agent_restarts = Counter(
             "handoffs_agent_restarts",
             "Agent actors restarted by the supervisor.",
@@ -284,11 +299,12 @@ class RuntimeMetrics:
         self._store_collector: _StoreMapCollector | None = None
         self._handoff_children: dict[tuple[str, str, str], Counter] = {}
 
-    def watch_store(self, read: Callable[[], tuple[int, int]]) -> None:
-        """Export the map gauges from ``read() -> (used, size)`` at scrape time."""
+    def watch_store(self, read: Callable[[], tuple[int, int]], limit: int | None = None) -> None:
+        """Export the map gauges from ``read() -> (used, size)`` at scrape time, and
+        ``limit`` (the store's ``max_map_size``) when given."""
         if self._store_collector is not None:
             self.registry.unregister(self._store_collector)
-        self._store_collector = _StoreMapCollector(read)
+        self._store_collector = _StoreMapCollector(read, limit)
         self.registry.register(self._store_collector)
 
     def on_commit(self, seconds: float, _batches: int) -> None:

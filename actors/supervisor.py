@@ -221,6 +221,7 @@ class Supervisor(ThreadActor):
                 self._orchestrator = orchestrator
                 for role in self._order:
                     state = self._roles[role]
+                    self._metrics.role_up.labels(role).set(1)
                     for index in range(_actors(state.spec)):
                         self._start(state, index)
             case _RestartRole(role, reply):
@@ -297,6 +298,7 @@ class Supervisor(ThreadActor):
         runs waiting on it (``role_down``) until a person restarts it."""
         role = state.spec.role
         state.down_reason = reason
+        self._metrics.role_up.labels(role).set(0)
         log.error("supervisor: role %s is down: %s", role, reason)
         for ref, _ in state.children.values():
             ref.stop(block=False)
@@ -320,6 +322,7 @@ class Supervisor(ThreadActor):
             raise RoleNotFound(f"unknown role {role!r}")
         state.down_reason = None
         state.exits.clear()
+        self._metrics.role_up.labels(role).set(1)
         for index in range(_actors(state.spec)):
             if index not in state.children:
                 self._start(state, index)

@@ -159,7 +159,7 @@ class Runtime:
         self._closed = False
         self._close_lock = threading.Lock()
         store.on_commit = metrics.on_commit
-        metrics.watch_store(store.map_usage)
+        metrics.watch_store(store.map_usage, store.options.max_map_size)
         self.knowledge = Knowledge(store, loaded.registry)
         llm_metrics = _llm_metrics(metrics.registry) if loaded.llm_roles() else None
         specs = [
