@@ -48,6 +48,7 @@ from handoffs.actors import (
 from handoffs.actors.protocol import Cancel, Drain, Resolve, Resume, Submit
 from handoffs.config import LoadedConfig, load_config
 from handoffs.edits import edited_output
+from handoffs.housekeeping import Housekeeper, retention_policy
 from handoffs.inputs import MAX_INPUT_BYTES, MAX_INPUT_DEPTH, encode_input
 from handoffs.interpreter import GC_THRESHOLD, SWITCH_INTERVAL, TUNING, Tuned, tune
 from handoffs.messages import (
@@ -60,7 +61,7 @@ from handoffs.messages import (
     decode_msgpack,
 )
 from handoffs.replies import Reply, boundary, result
-from handoffs.store import Store, StoreOptions, StoreStatistics
+from handoffs.store import PruneReport, Store, StoreOptions, StoreStatistics, parse_duration
 from handoffs.store_view import StoreView
 
 if TYPE_CHECKING:
@@ -188,6 +189,13 @@ class Runtime:
             paused=not dispatch,
         )
         Supervisor.start_children(self._supervisor, self._orchestrator)
+        # Retention ([store] retain_*): pruned on a thread of its own, in small transactions.
+        store_spec = loaded.config.store
+        self._housekeeper = Housekeeper(
+            store, retention_policy(store_spec), parse_duration(store_spec.retention_every)
+        )
+        if self._housekeeper.active:
+            self._housekeeper.start()
 
     @classmethod
     def open(
@@ -356,6 +364,19 @@ class Runtime:
                 Resolve(escalation_id, action, feedback, Reply("resolve", future), edited)
             )
         return result(future, "resolve", timeout)
+
+    def prune(self) -> PruneReport:
+        """Apply the config's ``[store]`` retention now, on the calling thread (the runtime
+        also does it on its own every ``retention_every``): finished runs past their age go,
+        with their handoffs, tasks, escalations, keys and index entries, and the journal's
+        old head. Commits go on meanwhile. Returns what was deleted.
+
+        Raises:
+            StoreError: the store failed; what was pruned stays pruned.
+        """
+        self._require_open()
+        with boundary("prune"):
+            return self._housekeeper.run_pass()
 
     def start_dispatching(self) -> None:
         """Start handing tasks to agents (after ``Runtime.open(..., dispatch=False)``)."""
@@ -527,6 +548,7 @@ class Runtime:
             if self._closed:
                 return
             self._closed = True
+        self._housekeeper.stop()  # between two of its transactions, so before the drain
         drained: pykka.Future[Any] = pykka.ThreadingFuture()
         try:
             self._orchestrator.tell(Drain(drained))

@@ -26,6 +26,9 @@ __all__ = [
 
 RestartPolicy = Literal["permanent", "transient", "temporary"]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+#: An age or a period: a number and a unit, ``45s``, ``30m``, ``12h``, ``30d``
+#: (``handoffs.store.parse_duration`` reads it).
+Duration = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?[smhd]$")]
 
 
 class GateSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -127,6 +130,13 @@ class StoreSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     map_size: Annotated[int, msgspec.Meta(ge=1 << 20)] = 64 << 20
     max_map_size: Annotated[int, msgspec.Meta(ge=1 << 20)] = 64 << 30
     sync: bool = True
+    #: Retention (``None``: kept for ever): completed runs, failed and cancelled runs, and
+    #: the journal (``None``: the shorter of the two run ages). Escalated and running runs
+    #: are always kept. The runtime prunes every ``retention_every`` in small transactions.
+    retain_completed: Duration | None = None
+    retain_failed: Duration | None = None
+    retain_journal: Duration | None = None
+    retention_every: Duration = "10m"
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

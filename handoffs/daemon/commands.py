@@ -182,6 +182,11 @@ def _read_input(text: str) -> dict[str, Any]:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Least severe log events to write (JSON lines on stderr).",
 )
+@click.option(
+    "--compact-on-start",
+    is_flag=True,
+    help="Compact the store (rewrite it without free pages) before opening it.",
+)
 @app_dir_option()
 def serve(
     config: Path,
@@ -192,6 +197,7 @@ def serve(
     allow_hosts: tuple[str, ...],
     shutdown_timeout: float,
     log_level: str,
+    compact_on_start: bool,
     app_dir: Path | None,
 ) -> None:
     """Host a runtime behind the HTTP API until SIGTERM or SIGINT.
@@ -211,6 +217,7 @@ def serve(
         token_file=token_file,
         allow_hosts=allow_hosts,
         shutdown_timeout=shutdown_timeout,
+        compact_on_start=compact_on_start,
     )
     with on_sys_path(app_dir if app_dir is not None else config.parent) as directory:
         try:

@@ -31,7 +31,7 @@ from handoffs.daemon.guard import allowed_hosts, is_loopback, is_wildcard
 from handoffs.daemon.logs import log_event
 from handoffs.messages import ConfigError
 from handoffs.runtime import TUNING, Runtime
-from handoffs.store import StoreError, StoreLocked
+from handoffs.store import StoreError, StoreLocked, compact
 
 __all__ = ["ServeOptions", "read_token", "serve"]
 
@@ -52,6 +52,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     token_file: Path | None = None
     allow_hosts: tuple[str, ...] = ()
     shutdown_timeout: float = 10.0
+    #: Rewrite the store without its free pages before opening it (after a large prune).
+    compact_on_start: bool = False
 
 
 def read_token(path: Path) -> str:
@@ -135,6 +137,8 @@ def serve(options: ServeOptions) -> int:
             "pass --token-file (a 0600 file holding the token), or bind 127.0.0.1"
         )
     started = time.monotonic()
+    if options.compact_on_start and (options.data / "data.mdb").is_file():
+        _compact(options.data)
     try:
         # Paused until the port is open: recovered work that kills the process must not keep
         # the daemon unreachable (its attempts count at each open; see the README).
@@ -159,6 +163,23 @@ def serve(options: ServeOptions) -> int:
         signals.restore()
     log_event(log, logging.INFO, "stopped", "daemon stopped")
     return 0
+
+
+def _compact(data: Path) -> None:
+    try:
+        before, after = compact(data)
+    except StoreLocked as exc:
+        raise ServeError(f"{exc} (is another `handoffs serve` running on {data}?)") from None
+    except StoreError as exc:
+        raise ServeError(f"cannot compact the store: {exc}") from None
+    log_event(
+        log,
+        logging.INFO,
+        "compacted",
+        f"compacted the store: {before} -> {after} bytes",
+        before=before,
+        after=after,
+    )
 
 
 def _run(
