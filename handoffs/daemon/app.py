@@ -37,6 +37,7 @@ from handoffs.actors import (
     UnknownPipeline,
 )
 from handoffs.actors.errors import RuntimeTimeout
+from handoffs.console import CONSOLE_PATH, build_console
 from handoffs.daemon.errors import ApiError
 from handoffs.daemon.guard import Guard
 from handoffs.daemon.logs import log_event
@@ -47,6 +48,7 @@ from handoffs.daemon.routes import (
     REQUEST_BODIES,
     build_routes,
 )
+from handoffs.daemon.stream import build_stream
 from handoffs.daemon.wire import MAX_BODY_BYTES, ErrorBody, ErrorDetail
 from handoffs.runtime import Runtime
 from handoffs.store import InvalidKey, StoreClosed, StoreError, StoreFull
@@ -156,10 +158,16 @@ def build_app(
     hosts: frozenset[str],
     token: str | None,
 ) -> Guard:
-    """The ASGI application serving ``runtime``: Host and token checks, then the API."""
+    """The ASGI application serving ``runtime``: Host and token checks, then the API and
+    the web console (``handoffs.console``), which may take the token from its cookie."""
     structs = StructReferences()
+    stream = build_stream(runtime.store, stopping)
     app = Litestar(
-        route_handlers=build_routes(runtime, stopping),
+        route_handlers=[
+            *build_routes(runtime, stopping),
+            stream,
+            build_console(runtime, stopping, token),
+        ],
         plugins=[structs],
         exception_handlers={HTTPException: _on_error, Exception: _on_error},
         request_max_body_size=MAX_BODY_BYTES,
@@ -182,4 +190,10 @@ def build_app(
         logging_config=None,
         debug=False,
     )
-    return Guard(app, hosts=hosts, token=token)
+    return Guard(
+        app,
+        hosts=hosts,
+        token=token,
+        console=CONSOLE_PATH,
+        cookie_paths=frozenset({"/v1/events/stream"}),
+    )

@@ -15,8 +15,14 @@ for every request before any routing, and the access log.
   ``Authorization: Bearer <token>``; compared in constant time, taken from no other place.
   Whether the request carried it is left in ``scope["state"]["authorized"]``, for routes
   open to all that say more to an authorized caller.
+- The web console (``console``, a path prefix): a browser cannot send the header on a page
+  load, so there (and on ``cookie_paths``, the event stream an ``EventSource`` opens) the
+  token may come in the console's ``HttpOnly``, ``SameSite=Strict`` cookie instead. The
+  console's pages check ``authorized`` themselves (a page without the token leads to the
+  login form, not to a JSON 401), and its form POSTs carry a CSRF token the console checks.
 - Body: a request with a body must say ``Content-Type: application/json`` (a page can send
-  ``text/plain`` without asking the daemon first; it cannot send JSON that way).
+  ``text/plain`` without asking the daemon first; it cannot send JSON that way); only the
+  console's own forms may also send ``application/x-www-form-urlencoded``.
 - ``HEAD``: served as the ``GET`` it stands for, without the body.
 - Access log: one line per request, method, path, status and duration; never a header.
 
@@ -49,7 +55,7 @@ from handoffs.daemon.logs import log_event
 from handoffs.daemon.wire import ErrorBody, ErrorDetail
 from handoffs.messages import encode_json
 
-__all__ = ["Guard", "allowed_hosts", "is_loopback", "is_wildcard"]
+__all__ = ["TOKEN_COOKIE", "Guard", "allowed_hosts", "is_loopback", "is_wildcard"]
 
 log = logging.getLogger("handoffs.daemon.access")
 
@@ -64,6 +70,9 @@ _SINGLE_HEADERS = {
     b"idempotency-key": "Idempotency-Key",
 }
 _JSON = "application/json"
+_FORM = b"application/x-www-form-urlencoded"
+#: The cookie holding the token for the web console (and its event stream).
+TOKEN_COOKIE = "handoffs_token"
 
 #: ``(status, code, message, field, extra headers)`` of a refused request.
 Refusal = tuple[int, str, str, str, list[tuple[bytes, bytes]]]
@@ -127,11 +136,15 @@ class Guard:
         hosts: frozenset[str],
         token: str | None,
         open_paths: frozenset[str] = frozenset({"/healthz"}),
+        console: str | None = None,
+        cookie_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.hosts = hosts
         self._token = token.encode() if token is not None else None
         self._open_paths = open_paths
+        self._console = console
+        self._cookie_paths = cookie_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point."""
@@ -198,7 +211,7 @@ class Guard:
         named: dict[bytes, list[bytes]] = {}
         has_body = False
         for key, value in headers:
-            if key == b"host" or key in _SINGLE_HEADERS:
+            if key in (b"host", b"cookie") or key in _SINGLE_HEADERS:
                 named.setdefault(key, []).append(value)
             elif key == b"transfer-encoding" or (key == b"content-length" and value != b"0"):
                 has_body = True
@@ -233,18 +246,22 @@ class Guard:
         refused = self._cross_site(named)
         if refused is not None:
             return refused, False
+        console = self._console is not None and (
+            path == self._console or path.startswith(self._console + "/")
+        )
         authorized = self._token is None
         if self._token is not None:
             given = named.get(b"authorization")
+            if not given and (console or path in self._cookie_paths):
+                cookie = _cookie(named.get(b"cookie", []), TOKEN_COOKIE)
+                given = [b"Bearer " + cookie] if cookie is not None else None
             refused = _check_token(self._token, given[0] if given else None)
             authorized = refused is None
-            if refused is not None and path not in self._open_paths:
+            if refused is not None and path not in self._open_paths and not console:
                 return refused, False
         content_type = named.get(b"content-type")
-        if has_body and (
-            content_type is None
-            or content_type[0].partition(b";")[0].strip().lower() != _JSON.encode()
-        ):
+        media = content_type[0].partition(b";")[0].strip().lower() if content_type else None
+        if has_body and media != _JSON.encode() and not (console and media == _FORM):
             return (
                 415,
                 "unsupported_media_type",
@@ -272,6 +289,20 @@ class Guard:
                 # "null" (a sandboxed page, a redirect) names no origin: refused too.
                 return 403, "foreign_origin", "the Origin header names another site", "Origin", []
         return None
+
+
+def _cookie(headers: list[bytes], name: str) -> bytes | None:
+    """The value of cookie ``name``; ``None`` when it is missing or given twice (two values
+    would be read differently by different layers)."""
+    key = name.encode()
+    values = [
+        value.strip()
+        for header in headers
+        for pair in header.split(b";")
+        for found, sep, value in [pair.strip().partition(b"=")]
+        if sep and found == key
+    ]
+    return values[0] if len(values) == 1 else None
 
 
 def _check_token(token: bytes, given: bytes | None) -> Refusal | None:
