@@ -45,7 +45,9 @@ _CSP: Final = (
 HEADERS: Final = [
     ResponseHeader(name="Content-Security-Policy", value=_CSP),
     ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on the
+    # console's own form POSTs, which the Guard refuses.
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
     ResponseHeader(name="X-Frame-Options", value="DENY"),
     ResponseHeader(name="Cache-Control", value="no-store"),
 ]

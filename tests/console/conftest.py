@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from console_daemon import TOKEN, ConsoleDaemon
@@ -26,3 +28,20 @@ def token_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleDa
         yield instance.wait_ready()
     finally:
         instance.close()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """A headless Chromium (Selenium), or a skip saying what is missing."""
+    pytest.importorskip("selenium", reason="selenium is not installed (the dev extra has it)")
+    from browser import start_driver
+
+    yield from start_driver()
+
+
+@pytest.fixture
+def shoot(driver: Any, tmp_path: Path) -> Callable[..., Path]:
+    """``shoot(name, (width, height))`` saves a screenshot of the page."""
+    from browser import screenshots
+
+    return screenshots(driver, tmp_path)
