@@ -1,7 +1,8 @@
 """A headless Chromium driven by Selenium, for the console's end-to-end tests.
 
-The tests skip, saying why, when Selenium (``pytest.importorskip`` in each module), ``chromium`` or ``chromedriver`` is missing
-(``.ci/run`` installs Debian's ``chromium`` and ``chromium-driver``). Waits are conditions
+The tests skip, saying why, when Selenium (``pytest.importorskip`` in each module),
+``chromium`` or ``chromedriver`` is missing (``.ci/run`` installs Debian's ``chromium`` and
+``chromium-driver``). Waits are conditions
 (``WebDriverWait``), never sleeps. Screenshots go to ``$HANDOFFS_CONSOLE_SCREENSHOTS`` when
 set (the docs' images are made that way), else under the test's temporary directory.
 """
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
