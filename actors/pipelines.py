@@ -10,6 +10,7 @@ an index, attribute, format spec or conversion could fail on the run's input at 
 
 from __future__ import annotations
 
+import hashlib
 import string
 from collections.abc import Mapping
 
@@ -25,7 +26,7 @@ from handoffs.messages import (
     Verdict,
 )
 
-__all__ = ["HUMAN", "Pipelines", "Stage", "config_problems"]
+__all__ = ["HUMAN", "Pipelines", "Stage", "config_problems", "pipeline_version"]
 
 
 class Stage(msgspec.Struct, frozen=True):
@@ -160,6 +161,19 @@ def _trigger_problems(at: str, trigger: TriggerSpec, registry: ContractRegistry)
     return []
 
 
+def pipeline_version(spec: PipelineSpec) -> str:
+    """A content hash of a pipeline's stage graph (start; each stage's role, output, next
+    and on_reject): equal for configs that route work the same way."""
+    graph = {
+        "start": spec.start,
+        "stages": {
+            name: [stage.role, stage.output, stage.next, stage.on_reject]
+            for name, stage in sorted(spec.stages.items())
+        },
+    }
+    return hashlib.sha256(msgspec.json.encode(graph)).hexdigest()[:16]
+
+
 class Pipelines:
     """The compiled, checked pipelines of a config.
 
@@ -178,6 +192,10 @@ class Pipelines:
             for sname, spec in pipeline.stages.items():
                 contract = registry.get(spec.output)
                 self.stages[pname, sname] = Stage(pname, sname, spec, contract, contract is Verdict)
+        #: Each pipeline's version: a content hash of its stage graph (what a run records).
+        self.versions: dict[str, str] = {
+            pname: pipeline_version(pipeline) for pname, pipeline in config.pipelines.items()
+        }
         self.triggers: dict[str, list[tuple[str, TriggerSpec]]] = {}
         for pname, pipeline in config.pipelines.items():
             if pipeline.trigger is not None:

@@ -35,9 +35,10 @@ from handoffs.actors.protocol import (
     RoleDown,
     RoleUp,
 )
+from handoffs.actors.ray_agent import RayAgentActor
 from handoffs.actors.timers import Timers
 from handoffs.actors.work import AgentContext, Seat
-from handoffs.messages import RestartPolicy
+from handoffs.messages import RaySpec, RestartPolicy
 
 __all__ = [
     "ChildSpec",
@@ -58,7 +59,8 @@ class ChildSpec(msgspec.Struct, frozen=True, kw_only=True):
     """How to start and restart the actors of one role.
 
     A sync role (``run_async`` false) is ``concurrency`` actors, a thread each; an async role
-    is one actor, an event loop running ``concurrency`` tasks at once.
+    is one actor, an event loop running ``concurrency`` tasks at once. With ``ray`` set, each
+    of those actors stands for a Ray actor running the agent (``ray_agent``).
     """
 
     role: str
@@ -69,6 +71,7 @@ class ChildSpec(msgspec.Struct, frozen=True, kw_only=True):
     max_restarts: int = 5
     period: float = 10.0
     backoff: float = 0.01
+    ray: RaySpec | None = None
 
 
 class RoleHealth(msgspec.Struct, frozen=True, kw_only=True):
@@ -245,7 +248,16 @@ class Supervisor(ThreadActor):
             queue_times=self._metrics.task_queue.shard(spec.role),
         )
         seat = Seat(spec.role, index, state.generation, orchestrator, self.actor_ref, context)
-        if spec.run_async:
+        if spec.ray is not None:
+            handle = RayAgentActor.launch(
+                seat,
+                spec.factory,
+                spec.ray,
+                run_async=spec.run_async,
+                concurrency=spec.concurrency,
+                prefetch=self._prefetch,
+            )
+        elif spec.run_async:
             handle = AsyncAgentActor.launch(seat, spec.factory, concurrency=spec.concurrency)
         else:
             handle = AgentActor.launch(seat, spec.factory, prefetch=self._prefetch)

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import pykka
-from handoffs.actors.checks import validate_output
+from handoffs.actors.checks import ValidOutput, validate_output
 from handoffs.actors.knowledge import Knowledge
 from handoffs.actors.metrics import OwnedSeries
 from handoffs.actors.protocol import ActorExited, LeaseExpired, Perform, TaskDone, TaskFailed
@@ -22,7 +22,16 @@ from handoffs.actors.signals import OutputInvalid, Unrecoverable
 from handoffs.actors.timers import Timers
 from handoffs.messages import Feedback, Result, Task
 
-__all__ = ["AgentCall", "AgentContext", "Seat", "TaskReporter", "make_call"]
+__all__ = [
+    "AgentCall",
+    "AgentContext",
+    "Seat",
+    "TaskReporter",
+    "invalid_feedback",
+    "judge_output",
+    "make_call",
+    "wants_knowledge",
+]
 
 _monotonic = time.monotonic
 _bisect_left = bisect.bisect_left
@@ -43,13 +52,14 @@ class AgentContext(msgspec.Struct, frozen=True):
 def make_call(agent: Any, knowledge: Knowledge | None) -> AgentCall:
     """``agent`` as a one-argument call: one that takes ``(task, kb)`` gets the read-only
     knowledge base as its second argument."""
-    if _wants_knowledge(agent):
+    if wants_knowledge(agent):
         return lambda task: agent(task, knowledge)
     call: AgentCall = agent
     return call
 
 
-def _wants_knowledge(agent: Any) -> bool:
+def wants_knowledge(agent: Any) -> bool:
+    """Whether ``agent`` takes the knowledge base: two or more required positional arguments."""
     try:
         params = inspect.signature(agent).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: one argument
@@ -98,6 +108,31 @@ class Seat:
                 pass
 
 
+def judge_output(message: Perform, output: Any) -> tuple[ValidOutput | Feedback, list[str]]:
+    """``output`` (a contract instance, or a ``Result`` around one) checked against
+    ``message``'s contract, with the agent's tags. Wherever the agent runs (here, or on a
+    Ray worker), this is where its output is validated."""
+    quality = None
+    tags: list[str] = []
+    if isinstance(output, Result):
+        quality, tags, output = output.quality, list(output.tags), output.output
+    checked = validate_output(
+        output, message.contract, message.contract_name, quality, message.max_bytes
+    )
+    return checked, tags
+
+
+def invalid_feedback(message: Perform, exc: OutputInvalid) -> Feedback:
+    """The validator feedback for an agent that raised ``OutputInvalid``."""
+    return Feedback(
+        source="validator",
+        aspect=(exc.field or "output")[:200],
+        issue=f"{message.contract_name} is invalid: {exc}"[:20_000],
+        suggestion="fix the named field",
+        severity="blocker",
+    )
+
+
 class TaskReporter:
     """Begins tasks (lease, queue time) and tells the orchestrator how they went."""
 
@@ -133,13 +168,7 @@ class TaskReporter:
     def done(self, message: Perform, output: Any, started: float) -> None:
         """The agent returned ``output``: validate it here and report it."""
         seconds = time.perf_counter() - started
-        quality = None
-        tags: list[str] = []
-        if isinstance(output, Result):
-            quality, tags, output = output.quality, list(output.tags), output.output
-        checked = validate_output(
-            output, message.contract, message.contract_name, quality, message.max_bytes
-        )
+        checked, tags = judge_output(message, output)
         task = message.task
         self.tell(TaskDone(task.task_id, task.attempt, self.name, checked, tags, seconds))
 
@@ -148,13 +177,7 @@ class TaskReporter:
         seconds = time.perf_counter() - started
         task = message.task
         if isinstance(exc, OutputInvalid):
-            feedback = Feedback(
-                source="validator",
-                aspect=(exc.field or "output")[:200],
-                issue=f"{message.contract_name} is invalid: {exc}"[:20_000],
-                suggestion="fix the named field",
-                severity="blocker",
-            )
+            feedback = invalid_feedback(message, exc)
             self.tell(TaskDone(task.task_id, task.attempt, self.name, feedback, [], seconds))
             return
         error = f"{type(exc).__name__}: {exc}"

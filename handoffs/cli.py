@@ -37,19 +37,38 @@ def main() -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A data directory: also list the runs in flight there the config would strand.",
+)
 @with_app_dir
-def check(config: Path) -> None:
+def check(config: Path, data: Path | None) -> None:
     """Validate CONFIG and summarize it.
 
     Agents import, contracts exist, stages connect, loops are bounded, instructions
     render. Every problem is printed as FILE:LINE: message (exit 1); a sound config gets
-    a summary of its pipelines, loops and roles.
+    a summary of its pipelines, loops and roles. With --data, runs in flight that would
+    lose their stage are listed (exit 1), as handoffs serve would refuse them.
     """
     loaded, problems = inspect_config(config)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     if loaded is None:
         sys.exit(1)
+    if data is not None:
+        from handoffs.evolution import stranded_in, stranded_message
+        from handoffs.messages import HandoffsError
+
+        try:
+            found = stranded_in(loaded.config, data)
+        except HandoffsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        if found:
+            click.echo(f"error: {stranded_message(found)}", err=True)
+            sys.exit(1)
     for line in summarize(loaded, str(config)):
         click.echo(line)
 

@@ -5,6 +5,7 @@ from a file, ``FILE:LINE:`` where that key is written.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from handoffs.messages import (
     ContractRegistry,
     LLMSpec,
     PipelineSpec,
+    RaySpec,
     RoleSpec,
     StageSpec,
     StoreSpec,
@@ -184,6 +186,42 @@ def _concurrency_problems(config: Config, asynchronous: set[str]) -> list[Proble
     ]
 
 
+def _executor_problems(config: Config) -> list[Problem]:
+    """A role on Ray needs Ray installed here (a one-line error naming the role), and a
+    ``runtime_env`` Ray accepts; a ``ray`` table on a local role is a mistake, not ignored."""
+    problems: list[Problem] = []
+    for role, spec in config.roles.items():
+        if spec.executor != "ray":
+            if spec.ray is not None:
+                key: Key = ("roles", role, "ray")
+                message = (
+                    f'role {role!r}: a `ray` table needs executor = "ray" (this role runs '
+                    f"{spec.executor}) at `{json_path(key)}`"
+                )
+                problems.append(Problem(message, key))
+            continue
+        if importlib.util.find_spec("ray") is None:
+            key = ("roles", role, "executor")
+            message = (
+                f'role {role!r}: executor = "ray" needs Ray installed '
+                f"(pip install 'handoffs[ray]') at `{json_path(key)}`"
+            )
+            problems.append(Problem(message, key))
+            continue
+        if spec.ray is not None and spec.ray.runtime_env:
+            # Imported only for a config with a role on Ray: Ray takes a while to load.
+            from ray.runtime_env import RuntimeEnv
+
+            key = ("roles", role, "ray", "runtime_env")
+            try:
+                RuntimeEnv(**spec.ray.runtime_env)
+            except Exception as exc:
+                said = " ".join(str(exc).split())[:300]
+                message = f"role {role!r}: runtime_env is not Ray's: {said} at `{json_path(key)}`"
+                problems.append(Problem(message, key))
+    return problems
+
+
 def _key_named(message: str, config: Config) -> Key | None:
     """The key a problem found by another module names: the longest key of ``config`` that
     starts it (``pipelines.p.stages.s.next: ...``) or ends it (``... at `$.roles.r.llm```),
@@ -205,6 +243,7 @@ def _keys(config: Config) -> Iterator[Key]:
         yield ("roles", role)
         yield from (("roles", role, f) for f in RoleSpec.__struct_fields__)
         yield from (("roles", role, "llm", f) for f in LLMSpec.__struct_fields__)
+        yield from (("roles", role, "ray", f) for f in RaySpec.__struct_fields__)
     for name in config.contracts:
         yield ("contracts", name)
     for pname, pipeline in config.pipelines.items():
@@ -224,7 +263,7 @@ def _problems(config: Config) -> tuple[LoadedConfig | None, list[Problem]]:
         return None, [Problem("no pipelines: a config needs a [pipelines.NAME] table")]
     registry, problems, failed = _contracts(config)
     agents, asynchronous, agent_problems = _agents(config)
-    problems += agent_problems + _role_problems(config, registry)
+    problems += agent_problems + _role_problems(config, registry) + _executor_problems(config)
     asynchronous |= {r for r, spec in config.roles.items() if spec.llm is not None}
     problems += _concurrency_problems(config, asynchronous) + _size_problems(config)
     problems.extend(

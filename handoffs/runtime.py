@@ -48,6 +48,7 @@ from handoffs.actors import (
 from handoffs.actors.protocol import Cancel, Drain, Resolve, Resume, Submit
 from handoffs.config import LoadedConfig, load_config
 from handoffs.edits import edited_output
+from handoffs.evolution import migrate, stranded, stranded_message
 from handoffs.housekeeping import Housekeeper, retention_policy
 from handoffs.inputs import MAX_INPUT_BYTES, MAX_INPUT_DEPTH, encode_input
 from handoffs.interpreter import GC_THRESHOLD, SWITCH_INTERVAL, TUNING, Tuned, tune
@@ -179,16 +180,25 @@ class Runtime:
         self._supervisor = Supervisor.start(
             specs, metrics, self._timers, seed=seed, knowledge=self.knowledge, prefetch=prefetch
         )
-        self._orchestrator = Orchestrator.start(
-            store,
-            loaded.pipelines,
-            metrics,
-            self._timers,
-            self._waiters,
-            supervisor=self._supervisor,
-            paused=not dispatch,
-        )
-        Supervisor.start_children(self._supervisor, self._orchestrator)
+        try:
+            self._orchestrator = Orchestrator.start(
+                store,
+                loaded.pipelines,
+                metrics,
+                self._timers,
+                self._waiters,
+                supervisor=self._supervisor,
+                paused=not dispatch,
+            )
+            Supervisor.start_children(self._supervisor, self._orchestrator)
+        except BaseException:
+            # Stop every thread started so far: an embedding process must be able to exit.
+            with contextlib.suppress(Exception):
+                Supervisor.stop_children(self._supervisor, 0.0)
+            with contextlib.suppress(Exception):
+                self._supervisor.stop(timeout=2.0)
+            self._timers.stop()
+            raise
         # Retention ([store] retain_*): pruned on a thread of its own, in small transactions.
         store_spec = loaded.config.store
         self._housekeeper = Housekeeper(
@@ -238,7 +248,9 @@ class Runtime:
                 changed, if it still holds the runtime's value.
 
         Raises:
-            ConfigError: the config is invalid, or so is ``switch_interval``/``gc_threshold``.
+            ConfigError: the config is invalid, or so is ``switch_interval``/``gc_threshold``,
+                or it strands runs in flight in the store (a stage they need is gone and no
+                ``renamed`` entry says where they go; the message lists them).
             StorePathError: ``data_dir`` is a file, or cannot be made a directory.
             StoreLocked: another process has ``data_dir`` open.
         """
@@ -255,6 +267,13 @@ class Runtime:
             try:
                 store = Store.open(data_dir, options)
                 try:
+                    # Before any thread starts: runs at a renamed stage move, and a config
+                    # that still strands runs is refused at once (it would kill the
+                    # orchestrator while it loads them).
+                    migrate(store, loaded.config)
+                    found = stranded(store, loaded.config)
+                    if found:
+                        raise ConfigError(f"Runtime.open: {stranded_message(found)}")
                     metrics = RuntimeMetrics(registry or CollectorRegistry())
                     runtime = cls(
                         loaded, store, metrics, prefetch=prefetch, seed=seed, dispatch=dispatch
@@ -514,7 +533,11 @@ class Runtime:
                 for role in Supervisor.statistics_of(self._supervisor).roles
                 if not role.up
             ]
-            degraded = self._orchestrator.proxy().statistics().get(timeout=timeout).degraded
+            try:
+                degraded = self._orchestrator.proxy().statistics().get(timeout=timeout).degraded
+            except pykka.ActorDeadError:
+                # Nothing is decided or committed any more: every submit fails.
+                return False, [*reasons, "the orchestrator stopped; restart the runtime"]
         if degraded is not None:
             reasons.append(f"the store refuses writes, nothing is dispatched: {degraded}")
         return not reasons, reasons

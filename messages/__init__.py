@@ -36,9 +36,11 @@ from handoffs.messages.handoff import Handoff, Result, Task
 from handoffs.messages.ids import ID_PATTERN, NAME_PATTERN, Id, IdempotencyKey, Name, new_id
 from handoffs.messages.pipeline import (
     Config,
+    Executor,
     GateSpec,
     LLMSpec,
     PipelineSpec,
+    RaySpec,
     RestartPolicy,
     RoleSpec,
     StageSpec,
@@ -79,6 +81,7 @@ __all__ = [
     "EscalationReason",
     "EscalationState",
     "Event",
+    "Executor",
     "FAQEntry",
     "Feedback",
     "FeedbackSource",
@@ -93,6 +96,7 @@ __all__ = [
     "Name",
     "PipelineSpec",
     "QualityMarkers",
+    "RaySpec",
     "ResearchFindings",
     "Resolution",
     "ResolutionAction",

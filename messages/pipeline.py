@@ -77,6 +77,9 @@ class PipelineSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     stages: dict[Name, StageSpec]
     description: Text = ""
     trigger: TriggerSpec | None = None
+    #: Stages renamed since runs started (old name -> new name): runs in flight at an old
+    #: stage move to the new one when the runtime opens (``handoffs.evolution``).
+    renamed: dict[Name, Name] = {}
 
 
 class LLMSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -68,6 +68,8 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     handoffs: NonNegative = 0
     #: The artifact that started this run, when a trigger started it.
     trigger_artifact: Id | None = None
+    #: The version (a content hash of the stage graph) of the pipeline the run started with.
+    pipeline_version: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):
