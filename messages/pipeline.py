@@ -14,9 +14,11 @@ from handoffs.messages.quality import Fraction, Text
 
 __all__ = [
     "Config",
+    "Executor",
     "GateSpec",
     "LLMSpec",
     "PipelineSpec",
+    "RaySpec",
     "RestartPolicy",
     "RoleSpec",
     "StageSpec",
@@ -25,6 +27,8 @@ __all__ = [
 ]
 
 RestartPolicy = Literal["permanent", "transient", "temporary"]
+#: Where a role's agents run: threads or an event loop here, or Ray actors (``RaySpec``).
+Executor = Literal["local", "ray"]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 #: An age or a period: a number and a unit, ``45s``, ``30m``, ``12h``, ``30d``
 #: (``handoffs.store.parse_duration`` reads it).
@@ -113,10 +117,29 @@ class LLMSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     max_retry_delay: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
+class RaySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where and how a role on Ray runs its agents: one Ray actor per unit of concurrency
+    (a sync agent), or one Ray actor running ``concurrency`` tasks on its event loop (async).
+
+    ``address`` is what ``ray.init`` connects to: ``"auto"`` (a running cluster, or
+    ``RAY_ADDRESS``), ``"local"`` (start one in this process), ``"ray://HOST:PORT"`` or
+    ``"HOST:PORT"``. ``num_cpus`` and ``num_gpus`` are each Ray actor's resources;
+    ``runtime_env`` is Ray's (``pip``, ``env_vars``, ``working_dir``, ...). An actor that
+    has not started after ``start_timeout`` seconds (no node has its resources) has crashed.
+    """
+
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] = "auto"
+    num_cpus: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    num_gpus: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    runtime_env: dict[str, Any] = {}
+    start_timeout: Seconds = 300.0
+
+
 class RoleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An agent pool: the agent (an import path, or a model) and how the supervisor treats
     its actors. ``concurrency`` is threads for a sync agent, tasks in flight on the role's
-    event loop for an async or LLM agent."""
+    event loop for an async or LLM agent. ``executor = "ray"`` runs them on Ray actors
+    instead (``ray``: where and with what resources)."""
 
     agent: Annotated[str, msgspec.Meta(max_length=300)] | None = None
     llm: LLMSpec | None = None
@@ -125,6 +148,8 @@ class RoleSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_restarts: Annotated[int, msgspec.Meta(ge=0)] = 5
     period: Seconds = 10.0
     restart_backoff: Annotated[float, msgspec.Meta(ge=0)] = 0.01
+    executor: Executor = "local"
+    ray: RaySpec | None = None
 
 
 class StoreSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
