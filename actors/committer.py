@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handoffs.actors.decision import Decision
+from handoffs.actors.tracehooks import HOOKS
 from handoffs.store import Batch, Store
 
 __all__ = ["EAGER_GROUP", "INLINE_GROUP", "Entry", "GroupCommitter", "commit"]
@@ -41,7 +42,11 @@ def commit(
     voids what the group decided and stalls)."""
     try:
         if batches:
-            store.commit(batches, applied=applied)
+            tracer = HOOKS.commits
+            if tracer is None:
+                store.commit(batches, applied=applied)
+            else:  # a span around the commit, then one per handoff and finished run in it
+                tracer.commit(store, batches, applied)
     except Exception as exc:
         return exc
     return None

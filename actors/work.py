@@ -20,6 +20,7 @@ from handoffs.actors.metrics import OwnedSeries
 from handoffs.actors.protocol import ActorExited, LeaseExpired, Perform, TaskDone, TaskFailed
 from handoffs.actors.signals import OutputInvalid, Unrecoverable
 from handoffs.actors.timers import Timers
+from handoffs.actors.tracehooks import CURRENT_TASK, HOOKS
 from handoffs.messages import Feedback, Result, Task
 
 __all__ = [
@@ -133,6 +134,14 @@ def invalid_feedback(message: Perform, exc: OutputInvalid) -> Feedback:
     )
 
 
+def _ended(outcome: str, error: str | None) -> None:
+    """The attempt begun last in this thread or coroutine ended: its span ends."""
+    CURRENT_TASK.set(None)
+    tracer = HOOKS.attempts
+    if tracer is not None:
+        tracer.end(outcome, error)
+
+
 class TaskReporter:
     """Begins tasks (lease, queue time) and tells the orchestrator how they went."""
 
@@ -156,6 +165,10 @@ class TaskReporter:
             counts[_bisect_left(self._bounds, wait)] += 1
             counts[-1] += wait
         task = message.task
+        tracer = HOOKS.attempts
+        if tracer is not None:
+            task = tracer.begin(task, self.name)
+        CURRENT_TASK.set(task)  # log lines written while the agent works name the run
         timeout = message.timeout
         timers = self._timers
         if timeout is None or timers is None:
@@ -170,6 +183,7 @@ class TaskReporter:
         seconds = time.perf_counter() - started
         checked, tags = judge_output(message, output)
         task = message.task
+        _ended("invalid_output" if isinstance(checked, Feedback) else "ok", None)
         self.tell(TaskDone(task.task_id, task.attempt, self.name, checked, tags, seconds))
 
     def failed(self, message: Perform, exc: BaseException, started: float, *, fatal: bool) -> None:
@@ -178,9 +192,11 @@ class TaskReporter:
         task = message.task
         if isinstance(exc, OutputInvalid):
             feedback = invalid_feedback(message, exc)
+            _ended("invalid_output", str(exc))
             self.tell(TaskDone(task.task_id, task.attempt, self.name, feedback, [], seconds))
             return
         error = f"{type(exc).__name__}: {exc}"
+        _ended("fatal" if fatal else "failed", error)
         unrecoverable = isinstance(exc, Unrecoverable)
         self.tell(
             TaskFailed(

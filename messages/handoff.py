@@ -62,6 +62,10 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     revision: NonNegative = 0
     attempt: Positive = 1
     deadline: float | None = None
+    #: W3C trace context (``traceparent``, ``tracestate``) of this attempt's span when
+    #: tracing is on (``handoffs.tracing``), else empty: an agent's own spans (model and
+    #: HTTP calls) continue it, also in another process.
+    trace_context: dict[str, str] = {}
 
 
 class Result(msgspec.Struct, frozen=True):

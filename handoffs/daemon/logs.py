@@ -1,7 +1,10 @@
 """Structured logs: one JSON object per line, one line per event.
 
 Every record carries ``ts``, ``level``, ``logger`` and ``msg``; :func:`log_event` adds an
-``event`` name and fields. A traceback goes in the ``exc`` field, escaped, so even an error
+``event`` name and fields. A line about a run carries ``run_id`` and ``trace_id`` (the run's
+trace, see :mod:`handoffs.tracing`): from its fields, or, for a line an agent writes while
+it works on a task (its own logging, the model client's), from that task, with ``task_id``
+and ``stage``. A traceback goes in the ``exc`` field, escaped, so even an error
 stays on one line. Request headers are never logged, so the token never is.
 """
 
@@ -13,6 +16,8 @@ import time
 from typing import Any, TextIO
 
 import msgspec
+
+from handoffs.actors.tracehooks import CURRENT_TASK, trace_id_hex
 
 __all__ = ["JsonFormatter", "configure_logging", "log_event"]
 
@@ -40,6 +45,15 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             for key, value in fields.items():
                 entry.setdefault(key, value)
+        run_id = entry.get("run_id")
+        if run_id is None:
+            task = CURRENT_TASK.get()  # the thread's (or coroutine's) task, if it has one
+            if task is not None:
+                run_id = entry["run_id"] = task.run_id
+                entry.setdefault("task_id", task.task_id)
+                entry.setdefault("stage", task.stage)
+        if isinstance(run_id, str) and "trace_id" not in entry:
+            entry["trace_id"] = trace_id_hex(run_id)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         try:
