@@ -57,6 +57,7 @@ from handoffs.messages import (
     ConfigError,
     Escalation,
     Handoff,
+    RaySpec,
     ResolutionAction,
     Run,
     decode_msgpack,
@@ -167,13 +168,15 @@ class Runtime:
         specs = [
             ChildSpec(
                 role=role,
-                factory=_factory(loaded, role, llm_metrics),
+                # A model agent on Ray counts its calls there, not in this registry.
+                factory=_factory(loaded, role, None if spec.executor == "ray" else llm_metrics),
                 concurrency=spec.concurrency,
                 run_async=role in loaded.asynchronous,
                 restart=spec.restart,
                 max_restarts=spec.max_restarts,
                 period=spec.period,
                 backoff=spec.restart_backoff,
+                ray=(spec.ray or RaySpec()) if spec.executor == "ray" else None,
             )
             for role, spec in loaded.config.roles.items()
         ]
