@@ -1,9 +1,10 @@
 """The runtime's retention loop: a thread that prunes the store by the config's ``[store]``
 retention, one pass at open and one every ``retention_every`` after.
 
-Each pass is many small write transactions (see ``handoffs.store.retention``) with a short
-pause between them, in which the orchestrator's committer takes the write lock: a commit
-waits for at most one of them, a few milliseconds.
+Each pass is many small write transactions (see ``handoffs.store.retention``) with a pause
+between them nine times as long as the last one, in which the orchestrator's committer takes
+the write lock: a commit waits for at most one of them (a few milliseconds), and a pass
+takes at most a tenth of the time.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ __all__ = ["Housekeeper", "retention_policy"]
 
 log = logging.getLogger("handoffs.retention")
 
-#: Seconds between two transactions of a pass: the committer's turn at the write lock.
+#: Seconds between two transactions of a pass at least: the committer's turn at the lock.
 _PAUSE = 0.002
+#: And a multiple of the last transaction's length: a pass takes at most a tenth of the
+#: time (of the write lock and, on a small machine, of the CPU the runtime shares with it).
+_DUTY = 9.0
 
 
 def retention_policy(spec: StoreSpec) -> RetentionPolicy:
@@ -99,8 +103,8 @@ class Housekeeper:
         with self._passed:
             return self._passed.wait_for(lambda: self.passes >= n, timeout)
 
-    def _pause(self) -> None:
-        self._stop.wait(_PAUSE)
+    def _pause(self, took: float) -> None:
+        self._stop.wait(max(_PAUSE, _DUTY * took))
 
     def _loop(self) -> None:
         while not self._stop.is_set():

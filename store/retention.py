@@ -134,14 +134,15 @@ def prune(
     policy: RetentionPolicy,
     *,
     now: float | None = None,
-    batch: int = 50,
-    pause: Callable[[], None] | None = None,
+    batch: int = 16,
+    pause: Callable[[float], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> PruneReport:
     """Delete what ``policy`` no longer keeps, in transactions of at most ``batch`` runs.
 
-    ``pause`` runs between transactions (the daemon's loop yields the write lock to the
-    committer there); ``stop`` returning true ends the pass early (the rest goes next time).
+    ``pause(seconds)`` runs between transactions with the length of the last one (the
+    runtime's housekeeper waits a multiple of it there, leaving the committer the write
+    lock and the CPU); ``stop`` returning true ends the pass early (the rest goes next time).
 
     Raises:
         StoreIOError, StoreFull, StoreClosed: from the store; what was committed stays.
@@ -157,14 +158,13 @@ def prune(
                 return
             started = time.perf_counter()
             done = store._maintain(work)
+            took = time.perf_counter() - started
             report.transactions += 1
-            report.longest_transaction = max(
-                report.longest_transaction, time.perf_counter() - started
-            )
+            report.longest_transaction = max(report.longest_transaction, took)
             if done:
                 return
             if pause is not None:
-                pause()
+                pause(took)
 
     cutoffs = {state: now - age for state, age in policy.ages().items()}
     for state, cutoff in cutoffs.items():
