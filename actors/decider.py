@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from handoffs.actors.branches import Branches
 from handoffs.actors.checks import ValidOutput, check_gates, check_tags, effective_quality
 from handoffs.actors.decision import Capacity, Decision, LiveTask, Start, StoreReader
 from handoffs.actors.events import (
@@ -36,6 +37,7 @@ from handoffs.actors.failures import Failures
 from handoffs.actors.ledger import Ledger, bump
 from handoffs.actors.pipelines import Pipelines, Stage
 from handoffs.actors.requests import Requests
+from handoffs.actors.topology import item_key
 from handoffs.messages import (
     Escalation,
     Feedback,
@@ -62,8 +64,9 @@ class Decider:
         ids: Callable[[str], str] = new_id,
     ) -> None:
         self.ledger = Ledger(pipelines, reader, capacity, ids)
+        self._branches = Branches(self.ledger)
         self._failures = Failures(self.ledger)
-        self._requests = Requests(self.ledger)
+        self._requests = Requests(self.ledger, self._branches)
         self.pipelines = pipelines
         #: Answers that came for a task that had moved on (dropped).
         self.stale = 0
@@ -240,18 +243,19 @@ class Decider:
             tags=msg.tags,
             feedback=feedback,
             latest=latest,
+            item=rec.item,
         )
 
     def _accept(self, answer: _Answer, run: Run, msg: TaskDone, d: Decision) -> None:
         ledger = self.ledger
-        nxt = answer.stage.spec.next
-        action = ledger.next_action(run, nxt)
+        stage = answer.stage.name
+        action = ledger.next_action(run, stage)
         run, handoff = self._record(
             answer, run, msg, d, outcome="accepted", next_action=action, latest=True
         )
         ledger.finish_task(answer.live, d)
         ledger.accepted(run, handoff, answer.checked.value, answer.quality, d)
-        ledger.advance(run, nxt, d)
+        self._branches.advance(run, stage, d, item=answer.live.record.item)
 
     def _reject(self, answer: _Answer, run: Run, msg: TaskDone, d: Decision) -> None:
         stage = answer.stage
@@ -269,7 +273,7 @@ class Decider:
             outcome="rejected",
             target=target,
             feedback=feedback,
-            limit=run.limits.get(target, stage.spec.max_revisions),
+            limit=stage.spec.max_revisions,
             what=f"{stage.name} rejected {{n}} outputs of {target}",
         )
 
@@ -285,7 +289,7 @@ class Decider:
             outcome="gate_failed",
             target=stage.name,
             feedback=failures,
-            limit=run.limits.get(stage.name, stage.spec.max_revisions),
+            limit=stage.spec.max_revisions,
             what=f"{stage.name} failed its quality gates {{n}} times",
         )
 
@@ -304,10 +308,14 @@ class Decider:
     ) -> None:
         """Record the output as ``outcome`` and send ``target`` back with ``feedback``; once
         ``target`` has been sent back ``limit`` times, escalate instead. ``what`` describes
-        the loop, ``{n}`` standing for how many outputs it has turned down."""
+        the loop, ``{n}`` standing for how many outputs it has turned down. Counts are per
+        item in a map branch (the target is in the same branch)."""
         ledger = self.ledger
         stage = answer.stage
-        revisions = run.revisions.get(target, 0)
+        rec = answer.live.record
+        key = item_key(target, rec.item)
+        limit = run.limits.get(key, limit)  # a person's "revise" raised it
+        revisions = run.revisions.get(key, 0)
         exhausted = revisions >= limit
         issues = "; ".join(f.issue for f in feedback)
         said = what.format(n=revisions + 1)
@@ -317,9 +325,11 @@ class Decider:
         )
         ledger.finish_task(answer.live, d)
         if not exhausted:
-            run = bump(run, revisions=target)
+            run = bump(run, revisions=key)
             ledger.health(d, "revision", pipeline=run.pipeline, stage=target, run_id=run.run_id)
-            ledger.new_task(run, target, d, feedback=feedback)
+            ledger.new_task(
+                run, target, d, feedback=feedback, item=rec.item, item_value=rec.item_value
+            )
             return
         # "approve" accepts the last output in question: a gate's is this one; a review's
         # is its target's latest.
@@ -330,9 +340,10 @@ class Decider:
             f"{said} (max_revisions {limit}): {issues}",
             d,
             retry_stage=target,
-            approve_stage=stage.spec.next,
-            artifact_id=handoff.id if target == stage.name else run.latest.get(target),
+            approve_stage=stage.targets[0] if len(stage.targets) == 1 else None,
+            artifact_id=handoff.id if target == stage.name else run.latest.get(key),
             feedback=feedback,
+            item=rec.item,
         )
 
 

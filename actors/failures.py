@@ -12,6 +12,7 @@ import msgspec
 from handoffs.actors.decision import Decision, LiveTask, Queue, Start
 from handoffs.actors.ledger import Ledger, lease
 from handoffs.actors.pipelines import Stage
+from handoffs.actors.topology import item_key
 from handoffs.messages import EscalationReason, Feedback, Run
 
 __all__ = ["MAX_BACKOFF", "Failures"]
@@ -78,6 +79,7 @@ class Failures:
                 approve_stage=None,
                 artifact_id=None,
                 feedback=feedback,
+                item=rec.item,
             )
             return
         delay = 0.0
@@ -96,7 +98,8 @@ class Failures:
         )
         live.record = record
         d.batch.put_task(record, was=rec.state)
-        ledger.put_run(run, d, attempts={**run.attempts, rec.stage: record.attempt})
+        key = item_key(rec.stage, rec.item)
+        ledger.put_run(run, d, attempts={**run.attempts, key: record.attempt})
         d.effects.append(Start(live) if starting else Queue(live, delay))
 
     def agent_failed(
@@ -143,6 +146,7 @@ class Failures:
             approve_stage=None,
             artifact_id=None,
             feedback=list(rec.feedback),
+            item=rec.item,
         )
 
     def cut_short(self, live: LiveTask, d: Decision) -> bool:

@@ -28,12 +28,14 @@ from handoffs.actors.decision import (
 )
 from handoffs.actors.events import HealthEvent
 from handoffs.actors.pipelines import HUMAN, Pipelines, Stage
+from handoffs.actors.topology import item_key
 from handoffs.messages import (
     Escalation,
     EscalationReason,
     Feedback,
     Handoff,
     QualityMarkers,
+    Resolution,
     Run,
     TaskRecord,
 )
@@ -67,6 +69,10 @@ class Ledger:
         self.down: set[str] = set()
         #: Idempotency keys of runs decided but maybe not committed yet.
         self.staged_keys: dict[str, tuple[str, str]] = {}
+        #: Per active run: its live tasks, and its open escalations (ids; a run with
+        #: branches may have several of each).
+        self.run_tasks: dict[str, set[str]] = {}
+        self.run_escalations: dict[str, set[str]] = {}
 
     def load(self, runs: list[Run], escalations: list[Escalation], tasks: list[TaskRecord]) -> None:
         """Replace memory with what the store holds (active runs, open escalations, the
@@ -76,6 +82,12 @@ class Ledger:
         self.tasks = {t.task_id: LiveTask(t) for t in tasks if t.run_id in self.runs}
         self.payloads = {}
         self.staged_keys = {}
+        self.run_tasks = {}
+        for t in self.tasks.values():
+            self.run_tasks.setdefault(t.record.run_id, set()).add(t.record.task_id)
+        self.run_escalations = {}
+        for e in self.escalations.values():
+            self.run_escalations.setdefault(e.run_id, set()).add(e.id)
 
     # ----------------------------------------------------------------- runs
 
@@ -125,25 +137,51 @@ class Ledger:
         return run
 
     def end_run(self, run: Run, state: str, d: Decision, *, reason: str | None = None) -> Run:
+        """The run ends ``state``; whatever of it is still going (other branches' tasks, their
+        open escalations) stops with it."""
+        why = f"run {state}" + (f": {reason}" if reason else "")
+        for task_id in sorted(self.run_tasks.get(run.run_id, ())):
+            self.finish_task(self.tasks[task_id], d, error=why, withdraw=True)
+        for escalation_id in sorted(self.run_escalations.get(run.run_id, ())):
+            escalation = self.escalations[escalation_id]
+            said = (reason or f"run {state}")[:20_000]
+            resolution = Resolution(action="cancel", feedback=said, at=d.now)
+            self.close_escalation(
+                msgspec.structs.replace(escalation, state="resolved", resolution=resolution), d
+            )
         run = self.put_run(run, d, state=state, stage=None, reason=reason)
         d.batch.event(f"run.{state}", run_id=run.run_id, pipeline=run.pipeline, detail=reason or "")
         d.run_revisions.append(sum(run.revisions.values()))
         for artifact_id in run.latest.values():
             self.payloads.pop(artifact_id, None)  # no task of this run will need them
+        self.run_tasks.pop(run.run_id, None)
+        self.run_escalations.pop(run.run_id, None)
         d.settles = True
         return run
 
-    def advance(self, run: Run, nxt: str | None, d: Decision) -> None:
-        if nxt is None:
-            self.end_run(run, "completed", d)
-        else:
-            self.new_task(run, nxt, d)
+    def settle(self, run: Run, d: Decision) -> Run:
+        """Store ``run`` (if it changed since it was stored), escalated while it has an open
+        escalation, else running."""
+        open_ids = self.run_escalations.get(run.run_id)
+        state = "escalated" if open_ids else "running"
+        escalation = run.escalation_id if run.escalation_id in (open_ids or ()) else None
+        if open_ids and escalation is None:
+            escalation = max(open_ids)
+        stored = self.runs.get(run.run_id) is run
+        if stored and (run.state, run.escalation_id) == (state, escalation):
+            return run
+        return self.put_run(run, d, state=state, escalation_id=escalation)
 
-    def next_action(self, run: Run, nxt: str | None) -> str:
-        if nxt is None:
+    def next_action(self, run: Run, stage: str) -> str:
+        """What happens after ``stage``'s output is accepted, in words."""
+        nexts = self.pipelines.stage(run.pipeline, stage).targets
+        if not nexts:
             return "complete the run"
-        spec = self.pipelines.stage(run.pipeline, nxt).spec
-        return f"{nxt}: {render_instruction(spec.instruction, run.input)}"
+        said = []
+        for nxt in nexts:
+            spec = self.pipelines.stage(run.pipeline, nxt).spec
+            said.append(f"{nxt}: {render_instruction(spec.instruction, run.input)}")
+        return "; ".join(said)
 
     # ----------------------------------------------------------------- handoffs
 
@@ -164,6 +202,7 @@ class Ledger:
         tags: list[str] | None = None,
         feedback: list[Feedback] | None = None,
         latest: bool = False,
+        item: int | None = None,
     ) -> tuple[Run, Handoff]:
         """Record an output of ``stage_name`` as a handoff; return the run with it counted
         (and, if ``latest``, as its stage's latest output) and the handoff."""
@@ -185,6 +224,7 @@ class Ledger:
             outcome=outcome,
             feedback=feedback or [],
             payload=msgspec.Raw(checked.payload),
+            item=item,
         )
         d.batch.put_artifact(handoff, new=True)
         d.batch.event(
@@ -197,12 +237,8 @@ class Ledger:
             attempt=attempt,
             detail=outcome,
         )
-        run = bump(
-            run,
-            outputs=stage_name,
-            handoffs=True,
-            latest=(stage_name, handoff.id) if latest else None,
-        )
+        key = item_key(stage_name, item)
+        run = bump(run, outputs=key, handoffs=True, latest=(key, handoff.id) if latest else None)
         d.handoffs.append((run.pipeline, stage_name, outcome))
         return run, handoff
 
@@ -219,26 +255,36 @@ class Ledger:
     # ----------------------------------------------------------------- tasks
 
     def new_task(
-        self, run: Run, stage_name: str, d: Decision, *, feedback: list[Feedback] | None = None
-    ) -> None:
+        self,
+        run: Run,
+        stage_name: str,
+        d: Decision,
+        *,
+        feedback: list[Feedback] | None = None,
+        item: int | None = None,
+        item_value: Any = None,
+    ) -> Run:
+        """A task for ``stage_name`` (for ``item`` of its map branch, if it is in one);
+        return the run as stored."""
         stage = self.pipelines.stage(run.pipeline, stage_name)
         role = stage.spec.role
         if role == HUMAN:  # no agent: a person approves, revises or cancels in the inbox
-            self.escalate(
+            target = stage.spec.on_reject
+            return self.escalate(
                 run,
                 stage_name,
                 "approval",
                 render_instruction(stage.spec.instruction, run.input)
                 or f"{stage_name}: approve the run's work to go on",
                 d,
-                retry_stage=stage.spec.on_reject,
-                approve_stage=stage.spec.next,
-                artifact_id=run.latest.get(stage.spec.on_reject or ""),
+                retry_stage=target,
+                approve_stage=stage.targets[0] if len(stage.targets) == 1 else None,
+                artifact_id=run.latest.get(item_key(target, item)) if target else None,
                 feedback=feedback or [],
+                item=item,
             )
-            return
         if role in self.down:
-            self.escalate(
+            return self.escalate(
                 run,
                 stage_name,
                 "role_down",
@@ -248,13 +294,13 @@ class Ledger:
                 approve_stage=None,
                 artifact_id=None,
                 feedback=feedback or [],
+                item=item,
             )
-            return
         # Written running only when an agent can take it right after this commit: a task
         # that waits for room is written running when it is dispatched (attempts durable).
         starting = self.capacity.reserve(role)
         try:
-            self._add_task(run, stage, stage_name, starting, feedback, d)
+            return self._add_task(run, stage, starting, feedback, item, item_value, d)
         except BaseException:  # nothing of it stays: the room it held goes back
             if starting:
                 self.capacity.release(role)
@@ -264,37 +310,44 @@ class Ledger:
         self,
         run: Run,
         stage: Stage,
-        stage_name: str,
         starting: bool,
         feedback: list[Feedback] | None,
+        item: int | None,
+        item_value: Any,
         d: Decision,
-    ) -> None:
-        role = stage.spec.role
+    ) -> Run:
+        key = item_key(stage.name, item)
         record = TaskRecord(
             task_id=self.ids("task"),
             run_id=run.run_id,
             pipeline=run.pipeline,
-            stage=stage_name,
-            role=role,
+            stage=stage.name,
+            role=stage.spec.role,
             state="running" if starting else "ready",
-            revision=run.outputs.get(stage_name, 0),
+            revision=run.outputs.get(key, 0),
             attempt=1,
             feedback=feedback or [],
             lease_deadline=lease(stage, d.now),
             created_at=d.now,
             updated_at=d.now,
+            item=item,
+            item_value=item_value,
         )
         d.batch.put_task(record, was=None)
-        self.put_run(
+        # A run with another branch waiting for a person stays escalated.
+        escalated = self.run_escalations.get(run.run_id)
+        run = self.put_run(
             run,
             d,
-            state="running",
-            stage=stage_name,
-            escalation_id=None,
-            attempts={**run.attempts, stage_name: 1},
+            state="escalated" if escalated else "running",
+            stage=stage.name,
+            escalation_id=run.escalation_id if escalated else None,
+            attempts={**run.attempts, key: 1},
         )
         live = self.tasks[record.task_id] = LiveTask(record)
+        self.run_tasks.setdefault(run.run_id, set()).add(record.task_id)
         d.effects.append(Start(live) if starting else Queue(live))
+        return run
 
     def mark_running(self, live: LiveTask, d: Decision) -> None:
         """``live`` waited for room and an agent has it now (reserved): write it running
@@ -322,6 +375,9 @@ class Ledger:
             ),
         )
         self.tasks.pop(rec.task_id, None)
+        ids = self.run_tasks.get(rec.run_id)
+        if ids is not None:
+            ids.discard(rec.task_id)
         if withdraw:
             d.effects.append(Withdraw(live))
 
@@ -339,7 +395,9 @@ class Ledger:
         approve_stage: str | None,
         artifact_id: str | None,
         feedback: list[Feedback],
-    ) -> None:
+        item: int | None = None,
+    ) -> Run:
+        """Open an escalation for ``stage``; return the run (escalated) as stored."""
         history = [h.id for h in self.reader.run_handoffs(run.run_id)]
         history += [h.id for h, _, _ in d.batch.artifacts if h.run_id == run.run_id]
         escalation = Escalation(
@@ -355,9 +413,11 @@ class Ledger:
             artifact_id=artifact_id,
             feedback=feedback[:100],
             history=history[-10_000:],
+            item=item,
         )
         d.batch.put_escalation(escalation, was=None)
         self.escalations[escalation.id] = escalation
+        self.run_escalations.setdefault(run.run_id, set()).add(escalation.id)
         run = self.put_run(run, d, state="escalated", stage=stage, escalation_id=escalation.id)
         d.batch.event(
             "run.escalated",
@@ -371,11 +431,15 @@ class Ledger:
         )
         d.escalations += 1
         d.settles = True
+        return run
 
     def close_escalation(self, escalation: Escalation, d: Decision) -> None:
         """Store ``escalation`` (resolved); it is no longer open."""
         d.batch.put_escalation(escalation, was="open")
         self.escalations.pop(escalation.id, None)
+        ids = self.run_escalations.get(escalation.run_id)
+        if ids is not None:
+            ids.discard(escalation.id)
         d.escalations -= 1
 
     def health(self, d: Decision, kind: str, **fields: str) -> None:

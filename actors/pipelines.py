@@ -15,6 +15,7 @@ import string
 from collections.abc import Mapping
 
 import msgspec
+from handoffs.actors.topology import Shape, targets
 from handoffs.messages import (
     Config,
     ConfigError,
@@ -37,6 +38,12 @@ class Stage(msgspec.Struct, frozen=True):
     spec: StageSpec
     contract: type[msgspec.Struct]
     is_review: bool
+    #: Where the accepted output goes (``next`` as a list).
+    targets: tuple[str, ...] = ()
+    #: The branch the stage is in (``None``: the trunk) and, in a map branch, the stage
+    #: whose items it runs for (see ``topology``).
+    branch: str | None = None
+    mapped: str | None = None
 
 
 #: The role of a stage that people review: no agent runs it; the run waits in the escalation
@@ -69,7 +76,8 @@ def config_problems(config: Config, registry: ContractRegistry) -> list[str]:
             except ContractError as exc:
                 problems.append(f"{sat}.output: {exc}")
                 contract = None
-            for key, target in (("next", stage.next), ("on_reject", stage.on_reject)):
+            edges = [("next", t) for t in targets(stage)] + [("on_reject", stage.on_reject)]
+            for key, target in edges:
                 if target is not None and target not in pipeline.stages:
                     problems.append(f"{sat}.{key}: no stage named {target!r} in {pname!r}")
             if contract is Verdict and stage.on_reject is None:
@@ -78,6 +86,7 @@ def config_problems(config: Config, registry: ContractRegistry) -> list[str]:
                 problems.append(f"{sat}.on_reject: only a review stage (output Verdict) rejects")
             problems.extend(_instruction_problems(f"{sat}.instruction", stage.instruction))
         problems.extend(_graph_problems(pname, pipeline))
+        problems.extend(Shape.of(pname, pipeline, registry).problems)
         if pipeline.trigger is not None:
             problems.extend(_trigger_problems(at, pipeline.trigger, registry))
     return problems
@@ -124,7 +133,10 @@ def _graph_problems(pname: str, pipeline: PipelineSpec) -> list[str]:
         if name in seen or name not in stages:
             continue
         seen.add(name)
-        frontier.extend(x for x in (stages[name].next, stages[name].on_reject) if x)
+        frontier.extend(targets(stages[name]))
+        reject = stages[name].on_reject
+        if reject is not None:
+            frontier.append(reject)
     problems.extend(
         f"pipelines.{pname}.stages.{name}: not reachable from start"
         for name in stages
@@ -133,21 +145,28 @@ def _graph_problems(pname: str, pipeline: PipelineSpec) -> list[str]:
     # `next` edges alone must be acyclic: then every cycle uses an on_reject edge, and those
     # are bounded by the review stage's max_revisions.
     for name in stages:
-        path = [name]
-        current = stages[name].next
-        while current is not None and current in stages:
-            if current == name:
-                cycle = " -> ".join([*path, current])
-                problems.append(
-                    f"pipelines.{pname}.stages.{name}.next: unbounded loop {cycle} "
-                    "(loops must go back through a review stage's on_reject)"
-                )
-                break
-            if current in path:
-                break
-            path.append(current)
-            current = stages[current].next
+        cycle = _next_cycle(stages, name)
+        if cycle:
+            problems.append(
+                f"pipelines.{pname}.stages.{name}.next: unbounded loop {' -> '.join(cycle)} "
+                "(loops must go back through a review stage's on_reject)"
+            )
     return problems
+
+
+def _next_cycle(stages: Mapping[str, StageSpec], start: str) -> list[str] | None:
+    """A path of ``next`` edges from ``start`` back to it, if there is one."""
+    stack: list[tuple[str, list[str]]] = [(t, [start, t]) for t in targets(stages[start])]
+    seen: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        if name == start:
+            return path
+        if name in seen or name not in stages:
+            continue
+        seen.add(name)
+        stack.extend((t, [*path, t]) for t in targets(stages[name]))
+    return None
 
 
 def _trigger_problems(at: str, trigger: TriggerSpec, registry: ContractRegistry) -> list[str]:
@@ -188,10 +207,21 @@ class Pipelines:
         self.config = config
         self.registry = registry
         self.stages: dict[tuple[str, str], Stage] = {}
+        self.shapes: dict[str, Shape] = {}
         for pname, pipeline in config.pipelines.items():
+            shape = self.shapes[pname] = Shape.of(pname, pipeline, registry)
             for sname, spec in pipeline.stages.items():
                 contract = registry.get(spec.output)
-                self.stages[pname, sname] = Stage(pname, sname, spec, contract, contract is Verdict)
+                self.stages[pname, sname] = Stage(
+                    pname,
+                    sname,
+                    spec,
+                    contract,
+                    contract is Verdict,
+                    tuple(targets(spec)),
+                    shape.branch.get(sname),
+                    shape.mapped.get(sname),
+                )
         #: Each pipeline's version: a content hash of its stage graph (what a run records).
         self.versions: dict[str, str] = {
             pname: pipeline_version(pipeline) for pname, pipeline in config.pipelines.items()

@@ -8,6 +8,7 @@ errors before anything is decided. Pure: no pykka, no lmdb, no clock, no threads
 from __future__ import annotations
 
 import msgspec
+from handoffs.actors.branches import Branches
 from handoffs.actors.checks import ValidOutput, effective_quality
 from handoffs.actors.decision import Decision
 from handoffs.actors.errors import (
@@ -21,6 +22,7 @@ from handoffs.actors.errors import (
 )
 from handoffs.actors.events import Cancel, Resolve, Submit
 from handoffs.actors.ledger import Ledger, bump
+from handoffs.actors.topology import item_key
 from handoffs.messages import (
     Escalation,
     Feedback,
@@ -40,8 +42,9 @@ PERSON = "person"
 class Requests:
     """Submissions, resolutions, cancellations and role changes, over the ledger."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, branches: Branches) -> None:
         self._ledger = ledger
+        self._branches = branches
 
     def submit(self, msg: Submit, d: Decision) -> None:
         """Start a run; ``d.reply`` is ``(run_id, created)`` (an idempotent repeat: not
@@ -82,7 +85,7 @@ class Requests:
             action = stored.resolution.action if stored.resolution else "resolved"
             raise EscalationResolved(stored.id, action)
         run = ledger.runs.get(escalation.run_id)
-        if run is None or run.escalation_id != escalation.id:
+        if run is None:
             raise EscalationResolved(escalation.id, "run moved on")
         if msg.output is not None and msg.action != "approve":
             raise InvalidInput(f"output: an edited output comes with approve, not {msg.action}")
@@ -101,30 +104,43 @@ class Requests:
             detail=f"{msg.action}: {text or ''}"[:20_000],
         )
         human = [Feedback(source="human", issue=text, severity="major")] if text else []
+        item = escalation.item
+        target = escalation.retry_stage or escalation.stage
+        told = [*human, *escalation.feedback][:100]
         if msg.action == "cancel":
             ledger.end_run(run, "cancelled", d, reason=text or "cancelled by a person")
         elif escalation.reason == "approval":
             self._approval(run, escalation, msg, human, d)
         elif msg.output is not None:
             run = self._edited(run, escalation, msg.output, human, d)
-            stage = ledger.pipelines.stage(run.pipeline, escalation.retry_stage or escalation.stage)
-            nxt = stage.spec.next
-            if escalation.reason == "revisions_exhausted":
-                nxt = escalation.approve_stage
-            ledger.advance(run, nxt, d)
+            # Go on from the stage in question; after a review loop, from the reviewer.
+            origin = escalation.stage if escalation.reason == "revisions_exhausted" else target
+            self._branches.advance(run, origin, d, item=item)
         elif msg.action == "revise":
-            target = escalation.retry_stage or escalation.stage
-            run = bump(run, revisions=target)
-            run = msgspec.structs.replace(run, limits={**run.limits, target: run.revisions[target]})
-            ledger.health(d, "revision", pipeline=run.pipeline, stage=target, run_id=run.run_id)
-            ledger.new_task(run, target, d, feedback=[*human, *escalation.feedback][:100])
+            run = self._revise(run, target, item, d)
+            self._retask(run, target, told, item, d)
         elif escalation.reason == "revisions_exhausted":
             run = self._accept_last(run, escalation)
-            ledger.advance(run, escalation.approve_stage, d)
+            self._branches.advance(run, escalation.stage, d, item=item)
         else:  # run the stage again, with what it was told before
-            target = escalation.retry_stage or escalation.stage
-            ledger.new_task(run, target, d, feedback=[*human, *escalation.feedback][:100])
+            self._retask(run, target, told, item, d)
         d.reply = resolved
+
+    def _revise(self, run: Run, target: str, item: int | None, d: Decision) -> Run:
+        """A person grants ``target`` one more cycle: counted, and its limit raised."""
+        key = item_key(target, item)
+        run = bump(run, revisions=key)
+        run = msgspec.structs.replace(run, limits={**run.limits, key: run.revisions[key]})
+        self._ledger.health(d, "revision", pipeline=run.pipeline, stage=target, run_id=run.run_id)
+        return run
+
+    def _retask(
+        self, run: Run, stage: str, feedback: list[Feedback], item: int | None, d: Decision
+    ) -> None:
+        """A new task for ``stage`` (for ``item`` of its map branch)."""
+        mapped = self._ledger.pipelines.stage(run.pipeline, stage).mapped
+        value = None if mapped is None else self._branches.item_value(run, mapped, item)
+        self._ledger.new_task(run, stage, d, feedback=feedback, item=item, item_value=value)
 
     def _approval(
         self, run: Run, escalation: Escalation, msg: Resolve, human: list[Feedback], d: Decision
@@ -139,8 +155,8 @@ class Requests:
         approved = msg.action == "approve"
         verdict = Verdict(approved=approved, feedback=human)
         checked = ValidOutput(verdict, encode_msgpack(verdict), QualityMarkers())
-        nxt = escalation.approve_stage if approved else target
         issues = "; ".join(f.issue for f in human) or "no reason given"
+        item = escalation.item
         run, handoff = ledger.record(
             run,
             escalation.stage,
@@ -149,21 +165,22 @@ class Requests:
             d,
             produced_by=PERSON,
             outcome="accepted" if approved else "rejected",
-            next_action=ledger.next_action(run, nxt) if approved else f"revise {target}: {issues}",
-            revision=run.outputs.get(escalation.stage, 0),
+            next_action=ledger.next_action(run, escalation.stage)
+            if approved
+            else f"revise {target}: {issues}",
+            revision=run.outputs.get(item_key(escalation.stage, item), 0),
             attempt=1,
             feedback=human,
             latest=approved,
+            item=item,
         )
         if approved:
             ledger.accepted(run, handoff, verdict, checked.quality, d)
-            ledger.advance(run, nxt, d)
+            self._branches.advance(run, escalation.stage, d, item=item)
             return
         assert target is not None  # a Verdict stage has an on_reject (config_problems)
-        run = bump(run, revisions=target)
-        run = msgspec.structs.replace(run, limits={**run.limits, target: run.revisions[target]})
-        ledger.health(d, "revision", pipeline=run.pipeline, stage=target, run_id=run.run_id)
-        ledger.new_task(run, target, d, feedback=human)
+        run = self._revise(run, target, item, d)
+        self._retask(run, target, human, item, d)
 
     def _edited(
         self,
@@ -190,10 +207,11 @@ class Requests:
             produced_by=PERSON,
             outcome="accepted",
             next_action=f"edited and approved by a person: {escalation.reason}",
-            revision=run.outputs.get(name, 0),
+            revision=run.outputs.get(item_key(name, escalation.item), 0),
             attempt=1,
             feedback=human,
             latest=True,
+            item=escalation.item,
         )
         ledger.accepted(run, handoff, output.value, quality, d)
         return run
@@ -207,7 +225,8 @@ class Requests:
         accepted = self._ledger.reader.get_artifact(artifact_id)
         if accepted is None:
             return run
-        return msgspec.structs.replace(run, latest={**run.latest, accepted.stage: accepted.id})
+        key = item_key(accepted.stage, accepted.item)
+        return msgspec.structs.replace(run, latest={**run.latest, key: accepted.id})
 
     def cancel(self, msg: Cancel, d: Decision) -> None:
         """End the run ``cancelled``: its tasks are withdrawn once that is committed (an
@@ -220,13 +239,6 @@ class Requests:
             if stored is None:
                 raise RunNotFound(msg.run_id)
             raise RunFinished(msg.run_id, stored.state)
-        for live in [t for t in ledger.tasks.values() if t.record.run_id == run.run_id]:
-            ledger.finish_task(live, d, error=f"run cancelled: {msg.reason}", withdraw=True)
-        escalation = ledger.escalations.get(run.escalation_id or "")
-        if escalation is not None:
-            resolution = Resolution(action="cancel", feedback=msg.reason, at=d.now)
-            resolved = msgspec.structs.replace(escalation, state="resolved", resolution=resolution)
-            ledger.close_escalation(resolved, d)
         d.reply = ledger.end_run(run, "cancelled", d, reason=msg.reason)
 
     def role_down(self, role: str, reason: str, d: Decision) -> None:
@@ -249,6 +261,7 @@ class Requests:
                 approve_stage=None,
                 artifact_id=None,
                 feedback=list(rec.feedback),
+                item=rec.item,
             )
 
     def role_up(self, role: str, d: Decision) -> None:
@@ -256,8 +269,8 @@ class Requests:
         ledger = self._ledger
         ledger.down.discard(role)
         for escalation in list(ledger.escalations.values()):
-            if escalation.reason != "role_down":
-                continue
+            if escalation.reason != "role_down" or escalation.id not in ledger.escalations:
+                continue  # (resolving one may close others: a join that no longer needs them)
             stage = ledger.pipelines.stages.get((escalation.pipeline, escalation.stage))
             if stage is not None and stage.spec.role == role:
                 self.resolve(Resolve(escalation.id, "approve", None, None), d)

@@ -22,6 +22,7 @@ from handoffs.actors.pipelines import Pipelines
 from handoffs.actors.protocol import ActorExited, Perform, QueueExpired, Redispatch
 from handoffs.actors.stall import Stall
 from handoffs.actors.timers import Timers
+from handoffs.actors.topology import split_key
 from handoffs.messages import QualityMarkers, Task, TaskRecord, decode_msgpack
 from handoffs.store import Store, StoreError
 
@@ -215,8 +216,23 @@ class Router:
         spec = self._pipelines.stage(rec.pipeline, rec.stage).spec
         inputs: dict[str, Any] = {}
         quality: dict[str, QualityMarkers] = {}
+        items: dict[str, dict[int, Any]] = {}
         for name, artifact_id in run.latest.items():
-            inputs[name], quality[name] = self._payload(artifact_id)
+            if ":" not in name:
+                inputs[name], quality[name] = self._payload(artifact_id)
+                continue
+            # An output of a map branch (``stage:item``): a task of that branch sees its own
+            # item's; any other task sees them all, as a list in item order.
+            stage, item = split_key(name)
+            value, markers = self._payload(artifact_id)
+            if item is None or rec.item is not None:
+                if item == rec.item:
+                    inputs[stage], quality[stage] = value, markers
+                continue
+            items.setdefault(stage, {})[item] = value
+            quality[name] = markers
+        for stage, by_item in items.items():
+            inputs[stage] = [by_item[i] for i in sorted(by_item)]
         # The deadline is set by the agent when it starts the task: that starts the lease.
         return Task(
             task_id=rec.task_id,
@@ -230,6 +246,8 @@ class Router:
             feedback=rec.feedback,
             revision=rec.revision,
             attempt=rec.attempt,
+            item=rec.item_value,
+            item_index=rec.item,
         )
 
     def _payload(self, artifact_id: str) -> tuple[Any, QualityMarkers]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from handoffs.actors.topology import targets
 from handoffs.messages import GateSpec, PipelineSpec
 
 if TYPE_CHECKING:
@@ -56,12 +57,16 @@ def summarize(loaded: LoadedConfig, name: str) -> list[str]:
 def _order(pipeline: PipelineSpec) -> str:
     """The stages along ``next`` from ``start``; then any only an ``on_reject`` reaches."""
     chain: list[str] = []
-    current: str | None = pipeline.start
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = pipeline.stages[current].next
+    said: list[str] = []
+    current: list[str] = [pipeline.start]
+    while current and not all(name in chain for name in current):
+        current = [name for name in current if name not in chain]
+        chain.extend(current)
+        step = "(" + ", ".join(current) + ")" if len(current) > 1 else current[0]
+        said.append(step)
+        current = list(dict.fromkeys(t for name in current for t in targets(pipeline.stages[name])))
     rest = [name for name in pipeline.stages if name not in chain]
-    return " -> ".join(chain) + (f" (and {', '.join(rest)})" if rest else "")
+    return " -> ".join(said) + (f" (and {', '.join(rest)})" if rest else "")
 
 
 def _count(n: int, noun: str) -> str:

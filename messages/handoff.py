@@ -37,6 +37,8 @@ class Handoff(msgspec.Struct, frozen=True, kw_only=True):
     #: What the pipeline did with this output: "accepted", "rejected" (a review said no), or
     #: "gate_failed" (a quality gate sent it back).
     outcome: Name = "accepted"
+    #: In a map branch: the item (0-based) this output is for.
+    item: NonNegative | None = None
     feedback: Annotated[list[Feedback], msgspec.Meta(max_length=100)] = []
     payload: msgspec.Raw = msgspec.Raw(b"\xc0")
 
@@ -66,6 +68,9 @@ class Task(msgspec.Struct, frozen=True, kw_only=True):
     #: tracing is on (``handoffs.tracing``), else empty: an agent's own spans (model and
     #: HTTP calls) continue it, also in another process.
     trace_context: dict[str, str] = {}
+    #: In a map branch (``for_each``): this task's item and its index in the list.
+    item: Any = None
+    item_index: NonNegative | None = None
 
 
 class Result(msgspec.Struct, frozen=True):

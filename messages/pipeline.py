@@ -16,6 +16,8 @@ __all__ = [
     "Config",
     "Executor",
     "GateSpec",
+    "Join",
+    "JoinQuorum",
     "LLMSpec",
     "PipelineSpec",
     "RaySpec",
@@ -45,13 +47,36 @@ class GateSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     require_sources_verified: bool = False
 
 
+class JoinQuorum(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A join that starts once ``quorum`` of its inbound branches arrived."""
+
+    quorum: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+
+
+#: How a stage with several inbound branches waits: for all of them, the first, or a quorum.
+Join = Literal["all", "any"] | JoinQuorum
+
+
 class StageSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One stage: who runs it, what it must produce, and where its output goes."""
+    """One stage: who runs it, what it must produce, and where its output goes.
+
+    ``next`` may name several stages: all of them start once the output is accepted (static
+    fan-out, one branch each). A stage with ``join`` waits for the branches that reach it;
+    a stage with ``for_each = "stage.field"`` runs once per item of that list field of an
+    upstream output (map fan-out, at most ``max_items``), and so does every stage after it
+    up to the join.
+    """
 
     role: Name
     output: Name
     instruction: Text = ""
-    next: Name | None = None
+    next: Name | Annotated[list[Name], msgspec.Meta(min_length=1, max_length=64)] | None = None
+    join: Join | None = None
+    for_each: (
+        Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}\.[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+        | None
+    ) = None
+    max_items: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
     on_reject: Name | None = None
     max_revisions: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 3
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3

@@ -70,6 +70,12 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     trigger_artifact: Id | None = None
     #: The version (a content hash of the stage graph) of the pipeline the run started with.
     pipeline_version: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    #: Per join stage, the branches that reached it so far (a stage, or ``stage:item``).
+    arrived: dict[Name, list[Name]] = {}
+    #: Join stages that started (a branch reaching one later ends there).
+    joined: list[Name] = []
+    #: Per map stage (``for_each``), how many items it runs for.
+    items: dict[Name, NonNegative] = {}
 
 
 class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +99,9 @@ class TaskRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float = 0.0
     updated_at: float = 0.0
     last_error: Text | None = None
+    #: In a map branch: which item of the list (0-based), and the item itself.
+    item: NonNegative | None = None
+    item_value: Any = None
 
 
 class Resolution(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +131,8 @@ class Escalation(msgspec.Struct, frozen=True, kw_only=True):
     retry_stage: Name | None = None
     approve_stage: Name | None = None
     artifact_id: Id | None = None
+    #: In a map branch: the item whose stage escalated.
+    item: NonNegative | None = None
     feedback: Annotated[list[Feedback], msgspec.Meta(max_length=100)] = []
     history: Annotated[list[Id], msgspec.Meta(max_length=10_000)] = []
     resolution: Resolution | None = None

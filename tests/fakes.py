@@ -89,7 +89,7 @@ def research(task: Task) -> Any:
     return ResearchFindings(
         topic=str(task.input.get("topic", "")),
         summary=f"about {task.input.get('topic')}",
-        key_findings=["finding"],
+        key_findings=list(task.input.get("findings", ["finding"])),
         sources=sources,
         confidence=confidence,
     )
@@ -103,8 +103,9 @@ def write(task: Task) -> Any:
         return Draft(title="x" * 500, body="too long a title")
     if step == "wrongtype":
         return {"title": "a dict is not a Draft"}
+    about = "" if task.item is None else f" of {task.item}"
     draft = Draft(
-        title=f"draft {task.revision}", body="b" * 2048, citations=["https://a.example/1"]
+        title=f"draft {task.revision}{about}", body="b" * 2048, citations=["https://a.example/1"]
     )
     return Result(draft, quality=QualityMarkers(completeness=0.9, confidence=0.8))
 
@@ -114,7 +115,8 @@ def review(task: Task) -> Any:
     step = _step(task)
     _act(step)
     if step == "reject":
-        issue = f"draft {task.inputs['write'].title!r} needs work"
+        drafts = [v for v in task.inputs.values() if isinstance(v, Draft)]
+        issue = f"draft {drafts[0].title!r} needs work" if drafts else "needs work"
         return Verdict(
             approved=False,
             feedback=[Feedback(source="reviewer", aspect="title", issue=issue)],
@@ -203,3 +205,15 @@ def hold_then(task: Task) -> Any:
     if task.input.get("then") == "exit" and task.attempt == 1:
         raise SystemExit("crash with work queued behind")
     return CodeChange(summary="s", files_changed=[], how_it_works="h", tests_passed=1)
+
+
+def editor(task: Task) -> Any:
+    """Joins branches: a DocPage naming every draft it received (lists in item order)."""
+    step = _step(task)
+    _act(step)
+    titles = []
+    for name in sorted(task.inputs):
+        value = task.inputs[name]
+        values = value if isinstance(value, list) else [value]
+        titles.extend(f"{name}: {v.title}" for v in values if isinstance(v, Draft | DocPage))
+    return DocPage(title=f"joined {len(titles)}", body="\n".join(titles) or "nothing")

@@ -1,6 +1,6 @@
 """What must hold after every simulated step, and at the end.
 
-- at most one accepted handoff per (run, stage, revision);
+- at most one accepted handoff per (run, stage, item, revision);
 - no attempt count above its stage's ``max_attempts``; no revision count above its loop's
   ``max_revisions`` (or the limit a person raised with ``revise``);
 - nothing acknowledged is lost: every run whose submission was answered is in the store;
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from handoffs.actors.pipelines import Pipelines
+from handoffs.actors.topology import split_key
 
 if TYPE_CHECKING:
     from handoffs.simulation.world import World
@@ -28,7 +29,7 @@ class Invariants:
 
     def __init__(self, pipelines: Pipelines) -> None:
         self._pipelines = pipelines
-        self._accepted: set[tuple[str, str, int]] = set()
+        self._accepted: set[tuple[str, str, int | None, int]] = set()
         #: (pipeline, stage) -> the most revisions a loop allows that stage.
         self._limits: dict[tuple[str, str], int] = {}
         for (pipeline, name), stage in pipelines.stages.items():
@@ -48,7 +49,7 @@ class Invariants:
             for handoff, _, _ in batch.artifacts:
                 if handoff.outcome != "accepted":
                     continue
-                key = (handoff.run_id, handoff.stage, handoff.revision)
+                key = (handoff.run_id, handoff.stage, handoff.item, handoff.revision)
                 if key in self._accepted:
                     raise Violation(f"a second accepted handoff for {key}")
                 self._accepted.add(key)
@@ -61,8 +62,9 @@ class Invariants:
                     )
             for run, _, _ in batch.runs:
                 for target, count in run.revisions.items():
+                    name, _ = split_key(target)
                     limit = max(
-                        self._limits.get((run.pipeline, target), 0), run.limits.get(target, 0)
+                        self._limits.get((run.pipeline, name), 0), run.limits.get(target, 0)
                     )
                     if count > limit:
                         raise Violation(
