@@ -25,6 +25,7 @@ class Gate:
         self.actors: list[Any] = []
         self.cancelled: list[str] = []
         self._arrived = asyncio.Event()
+        self._cancelled = asyncio.Event()
         self._released = asyncio.Event()
 
     async def arrive(self, task_id: str, actor: Any) -> int:
@@ -46,6 +47,11 @@ class Gate:
 
     async def cancel_seen(self, task_id: str) -> None:
         self.cancelled.append(task_id)
+        self._cancelled.set()
+
+    async def wait_cancelled(self) -> list[str]:
+        await self._cancelled.wait()
+        return self.cancelled
 
     async def seen(self) -> tuple[dict[str, int], list[str]]:
         return dict(self.calls), self.cancelled
