@@ -27,14 +27,17 @@ from handoffs.actors.events import (
     TaskFailed,
 )
 from handoffs.actors.pipelines import Pipelines
+from handoffs.actors.topology import item_key
 from handoffs.messages import (
     Config,
     ContractRegistry,
+    DocPage,
     Draft,
     Escalation,
     Feedback,
     GateSpec,
     Handoff,
+    JoinQuorum,
     PipelineSpec,
     QualityMarkers,
     ResearchFindings,
@@ -52,6 +55,7 @@ from handoffs.store.batch import IdempotencyRecord
 
 __all__ = [
     "CONFIG",
+    "FAN_CONFIG",
     "FakeCapacity",
     "FakeStore",
     "Ids",
@@ -60,6 +64,8 @@ __all__ = [
     "effects",
     "events",
     "findings",
+    "live_tasks",
+    "page",
     "runs_written",
     "support_answer",
     "tasks_written",
@@ -111,6 +117,82 @@ CONFIG = Config(
             start="doc",
             stages={"doc": StageSpec(role="writer", output="KBArticle")},
             trigger=TriggerSpec(kind="SupportResolution", when="doc_gap"),
+        ),
+    },
+)
+
+
+def _fan(join: Any) -> PipelineSpec:
+    """research -> (write -> review, faq) -> publish, joined by ``join``; write and faq share
+    the writer role."""
+    return PipelineSpec(
+        start="research",
+        stages={
+            "research": StageSpec(
+                role="researcher", output="ResearchFindings", next=["write", "faq"]
+            ),
+            "write": StageSpec(role="writer", output="Draft", next="review"),
+            "review": StageSpec(
+                role="reviewer",
+                output="Verdict",
+                on_reject="write",
+                next="publish",
+                max_revisions=1,
+            ),
+            "faq": StageSpec(role="writer", output="DocPage", next="publish"),
+            "publish": StageSpec(role="editor", output="DocPage", join=join),
+        },
+    )
+
+
+#: Fan-out and fan-in. all / any: ``_fan``; quorum: research -> (blog, faq, changelog) ->
+#: publish once two arrived; map: research -> sections (one per key finding, at most 3, each
+#: checked, at most one revision per item) -> edit (joins them all).
+FAN_CONFIG = Config(
+    roles={
+        name: RoleSpec(agent=f"agents:{name}")
+        for name in ("researcher", "writer", "reviewer", "editor")
+    },
+    pipelines={
+        "all": _fan("all"),
+        "any": _fan("any"),
+        "quorum": PipelineSpec(
+            start="research",
+            stages={
+                "research": StageSpec(
+                    role="researcher",
+                    output="ResearchFindings",
+                    next=["blog", "faq", "changelog"],
+                ),
+                **{
+                    name: StageSpec(role="writer", output="Draft", next="publish")
+                    for name in ("blog", "faq", "changelog")
+                },
+                "publish": StageSpec(role="editor", output="DocPage", join=JoinQuorum(quorum=2)),
+            },
+        ),
+        "map": PipelineSpec(
+            start="research",
+            stages={
+                "research": StageSpec(
+                    role="researcher", output="ResearchFindings", next="sections"
+                ),
+                "sections": StageSpec(
+                    role="writer",
+                    output="Draft",
+                    for_each="research.key_findings",
+                    max_items=3,
+                    next="check",
+                ),
+                "check": StageSpec(
+                    role="reviewer",
+                    output="Verdict",
+                    on_reject="sections",
+                    next="edit",
+                    max_revisions=1,
+                ),
+                "edit": StageSpec(role="editor", output="DocPage", join="all"),
+            },
         ),
     },
 )
@@ -200,11 +282,13 @@ class Ids:
         return f"{prefix}-{self.n:024x}"
 
 
-def findings(sources: int = 1, confidence: float = 0.9) -> ResearchFindings:
+def findings(
+    sources: int = 1, confidence: float = 0.9, keys: list[str] | None = None
+) -> ResearchFindings:
     return ResearchFindings(
         topic="bees",
         summary="bees dance",
-        key_findings=["they dance"],
+        key_findings=["they dance"] if keys is None else keys,
         sources=[Source(url=f"https://example.com/{i}") for i in range(sources)],
         confidence=confidence,
     )
@@ -212,6 +296,10 @@ def findings(sources: int = 1, confidence: float = 0.9) -> ResearchFindings:
 
 def draft(title: str = "Bees") -> Draft:
     return Draft(title=title, body="Bees dance to tell where food is.")
+
+
+def page(title: str = "FAQ") -> DocPage:
+    return DocPage(title=title, body="Why do bees dance? To tell where food is.")
 
 
 def support_answer(*, doc_gap: bool = False) -> SupportResolution:
@@ -226,17 +314,23 @@ def verdict(*issues: str) -> Verdict:
     )
 
 
+def _key(record: TaskRecord) -> str:
+    """A task's stage, ``stage:item`` in a map branch."""
+    return item_key(record.stage, record.item)
+
+
 def effects(d: Decision) -> list[tuple[Any, ...]]:
-    """The effects, as (kind, stage or health kind, ...) tuples."""
+    """The effects, as (kind, stage (``stage:item`` in a map branch) or health kind, ...)
+    tuples."""
     out: list[tuple[Any, ...]] = []
     for effect in d.effects:
         match effect:
             case Start(live):
-                out.append(("start", live.record.stage))
+                out.append(("start", _key(live.record)))
             case Queue(live, delay):
-                out.append(("queue", live.record.stage, delay))
+                out.append(("queue", _key(live.record), delay))
             case Withdraw(live):
-                out.append(("withdraw", live.record.stage))
+                out.append(("withdraw", _key(live.record)))
             case Health(event):
                 out.append(("health", event.kind, event.reason))
     return out
@@ -252,8 +346,18 @@ def runs_written(d: Decision) -> list[tuple[str, str | None]]:
 
 
 def tasks_written(d: Decision) -> list[tuple[str, str, int, str | None]]:
-    """(stage, state, attempt, state before) per task record written."""
-    return [(t.stage, t.state, t.attempt, was) for t, _, was in d.batch.tasks]
+    """(stage (``stage:item`` in a map branch), state, attempt, state before) per task
+    record written."""
+    return [(_key(t), t.state, t.attempt, was) for t, _, was in d.batch.tasks]
+
+
+def live_tasks(w: World, run_id: str) -> list[tuple[str, str, int]]:
+    """The run's live tasks, as (stage or ``stage:item``, state, attempt), sorted."""
+    return sorted(
+        (_key(t.record), t.record.state, t.record.attempt)
+        for t in w.decider.ledger.tasks.values()
+        if t.record.run_id == run_id
+    )
 
 
 class World:
@@ -311,10 +415,13 @@ class World:
 
     # ------------------------------------------------------------- answers
 
-    def task(self, run_id: str) -> TaskRecord:
-        """The run's one live task."""
+    def task(self, run_id: str, stage: str | None = None, item: int | None = None) -> TaskRecord:
+        """The run's one live task (of ``stage``, for ``item``, when a run has several)."""
         [record] = [
-            t.record for t in self.decider.ledger.tasks.values() if t.record.run_id == run_id
+            t.record
+            for t in self.decider.ledger.tasks.values()
+            if t.record.run_id == run_id
+            and (stage is None or (t.record.stage, t.record.item) == (stage, item))
         ]
         return record
 
@@ -326,10 +433,15 @@ class World:
         *,
         tags: list[str] | None = None,
         attempt: int | None = None,
+        stage: str | None = None,
+        item: int | None = None,
     ) -> Decision:
-        """The run's live task answered with ``output`` (a contract value, or ``Feedback``
-        for an invalid one)."""
-        return self.decide(self.done_event(run_id, output, quality, tags=tags, attempt=attempt))
+        """The run's live task (of ``stage``, for ``item``) answered with ``output`` (a
+        contract value, or ``Feedback`` for an invalid one)."""
+        event = self.done_event(
+            run_id, output, quality, tags=tags, attempt=attempt, stage=stage, item=item
+        )
+        return self.decide(event)
 
     def done_event(
         self,
@@ -339,8 +451,10 @@ class World:
         *,
         tags: list[str] | None = None,
         attempt: int | None = None,
+        stage: str | None = None,
+        item: int | None = None,
     ) -> TaskDone:
-        rec = self.task(run_id)
+        rec = self.task(run_id, stage, item)
         checked: ValidOutput | Feedback = output
         if not isinstance(output, Feedback):
             valid = validate_output(output, type(output), type(output).__name__, quality)
@@ -350,15 +464,23 @@ class World:
             rec.task_id, attempt or rec.attempt, f"{rec.role}-1", checked, tags or [], 2.0
         )
 
-    def failed(self, run_id: str, error: str = "boom", *, unrecoverable: bool = False) -> Decision:
-        rec = self.task(run_id)
+    def failed(
+        self,
+        run_id: str,
+        error: str = "boom",
+        *,
+        unrecoverable: bool = False,
+        stage: str | None = None,
+        item: int | None = None,
+    ) -> Decision:
+        rec = self.task(run_id, stage, item)
         return self.decide(
             TaskFailed(rec.task_id, rec.attempt, f"{rec.role}-1", error, 3.0, False, unrecoverable)
         )
 
-    def dispatch(self, run_id: str) -> Decision:
+    def dispatch(self, run_id: str, stage: str | None = None, item: int | None = None) -> Decision:
         """The run's waiting task goes to an agent that has room: written running."""
-        live = self.decider.ledger.tasks[self.task(run_id).task_id]
+        live = self.decider.ledger.tasks[self.task(run_id, stage, item).task_id]
         self.now += 1
         d = self.decider.start(live, self.now)
         self.store.commit(d)
