@@ -216,7 +216,7 @@ def test_the_summary_names_triggers_async_agents_and_stages_off_the_chain(
     ]
 
 
-EXAMPLES = ["demo.toml", "content.toml", "support.toml", "coding.toml"]
+EXAMPLES = ["demo.toml", "content.toml", "support.toml", "coding.toml", "fanout.toml"]
 LLM_EXAMPLES = ["llm/content.toml", "llm/support.toml", "llm/coding.toml"]
 
 

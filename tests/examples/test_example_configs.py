@@ -6,11 +6,12 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from handoffs.actors.topology import targets
 from handoffs.examples.inputs import CYCLE, demo_inputs
 from handoffs.messages import BUNDLED_CONTRACTS, Config, ContractRegistry, import_object
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-CONFIGS = ["content.toml", "support.toml", "coding.toml", "demo.toml"]
+CONFIGS = ["content.toml", "support.toml", "coding.toml", "demo.toml", "fanout.toml"]
 
 
 def load(name: str) -> Config:
@@ -31,7 +32,7 @@ def test_config_decodes_and_its_agents_and_contracts_import(name: str) -> None:
         for stage in pipeline.stages.values():
             assert stage.role in config.roles
             assert stage.output in registry
-            assert stage.next is None or stage.next in pipeline.stages
+            assert set(targets(stage)) <= set(pipeline.stages)
             assert stage.on_reject is None or stage.on_reject in pipeline.stages
             assert (stage.on_reject is not None) == (stage.output == "Verdict")
         if pipeline.trigger is not None:

@@ -22,6 +22,7 @@ CONFIGS = [
     "content.toml",
     "coding.toml",
     "support.toml",
+    "fanout.toml",
     "llm/content.toml",
     "llm/coding.toml",
     "llm/support.toml",
