@@ -72,7 +72,7 @@ def screenshots(driver: WebDriver, tmp_path: Path) -> Callable[..., Path]:
 
     def take(name: str, size: tuple[int, int] = DESKTOP) -> Path:
         driver.set_window_size(*size)
-        path = folder / f"{name}.png"
+        path = folder / f"console-{name}.png"
         driver.save_screenshot(str(path))
         driver.set_window_size(*DESKTOP)
         return path
