@@ -262,3 +262,67 @@ def test_a_model_role_problem_has_the_line_of_its_key(
         f"{path}:8: role 'reviewer': the API key variable HANDOFFS_NO_SUCH_KEY is not set "
         "(export it, or name another with api_key_env) at `$.roles.reviewer.llm.api_key_env`"
     ]
+
+
+def test_the_fan_out_example_summary_names_branches_joins_and_the_widest_fan_out() -> None:
+    path = Path(str(resources.files("handoffs.examples").joinpath("fanout.toml")))
+    lines = check(path).stdout.splitlines()
+    assert lines[: lines.index("roles:")] == [
+        f"{path}: ok, 3 pipelines, 11 roles",
+        "pipelines:",
+        "  launch: research -> (write -> review, faq) -> publish",
+        "    gate loop research: at most 3 outputs, then escalation (max_revisions 2)",
+        "    review loop write -> review: at most 4 drafts, then escalation (max_revisions 3)",
+        "    fan-out research: 2 branches (write, faq), joined at publish (join all)",
+        "    branch write: at most 8 outputs (write 4, review 4)",
+        "    branch faq: at most 1 output (faq 1)",
+        "  release: implement -> (changelog, docs) -> notes",
+        "    gate loop implement: at most 3 outputs, then escalation (max_revisions 2)",
+        "    fan-out implement: 2 branches (changelog, docs), joined at notes (join all)",
+        "    branch changelog: at most 1 output (changelog 1)",
+        "    branch docs: at most 1 output (docs 1)",
+        "  sections: research -> (section -> check for each research.key_findings) -> edit",
+        "    gate loop research: at most 3 outputs, then escalation (max_revisions 2)",
+        "    review loop section -> check: at most 4 drafts, then escalation (max_revisions 3)",
+        "    map section: one branch per item of research.key_findings, up to 10 (max_items), "
+        "joined at edit (join all)",
+        "    branch section: at most 8 outputs per item (section 4, check 4), 80 for 10 items",
+        "widest fan-out: 10 (sections.section, up to max_items)",
+    ]
+
+
+def test_a_static_fan_out_summary_says_its_quorum_and_branches_that_end_alone(
+    tmp_path: Path,
+) -> None:
+    text = (
+        '[roles.w]\nagent = "fakes:write"\n'
+        '\n[pipelines.p]\nstart = "a"\n'
+        '\n[pipelines.p.stages.a]\nrole = "w"\noutput = "Draft"\nnext = ["b", "c", "d"]\n'
+        '\n[pipelines.p.stages.b]\nrole = "w"\noutput = "Draft"\nnext = "j"\n'
+        '\n[pipelines.p.stages.c]\nrole = "w"\noutput = "Draft"\nnext = "j"\n'
+        "gates = { min_confidence = 0.5 }\nmax_revisions = 1\n"
+        '\n[pipelines.p.stages.d]\nrole = "w"\noutput = "Draft"\nnext = "j"\n'
+        '\n[pipelines.p.stages.j]\nrole = "w"\noutput = "Draft"\njoin = { quorum = 2 }\n'
+        '\n[pipelines.q]\nstart = "a"\n'
+        '\n[pipelines.q.stages.a]\nrole = "w"\noutput = "Draft"\nnext = ["b", "c"]\n'
+        '\n[pipelines.q.stages.b]\nrole = "w"\noutput = "Draft"\n'
+        '\n[pipelines.q.stages.c]\nrole = "w"\noutput = "Draft"\n'
+    )
+    result = check(write(tmp_path, text))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "pipelines:",
+        "  p: a -> (b, c, d) -> j",
+        "    gate loop c: at most 2 outputs, then escalation (max_revisions 1)",
+        "    fan-out a: 3 branches (b, c, d), joined at j (join quorum 2)",
+        "    branch b: at most 1 output (b 1)",
+        "    branch c: at most 2 outputs (c 2)",
+        "    branch d: at most 1 output (d 1)",
+        "  q: a -> (b, c)",
+        "    fan-out a: 2 branches (b, c), each ends the run's work on its own",
+        "    branch b: at most 1 output (b 1)",
+        "    branch c: at most 1 output (c 1)",
+        "widest fan-out: 3 (p.a, branches)",
+        "roles:",
+        "  w: sync agent, 1 thread (p.a, p.b, p.c, p.d, p.j, q.a, q.b, q.c)",
+    ]
