@@ -140,9 +140,9 @@ class Ledger:
         """The run ends ``state``; whatever of it is still going (other branches' tasks, their
         open escalations) stops with it."""
         why = f"run {state}" + (f": {reason}" if reason else "")
-        for task_id in sorted(self.run_tasks.get(run.run_id, ())):
+        for task_id in sorted(self.run_tasks.get(run.run_id) or ()):
             self.finish_task(self.tasks[task_id], d, error=why, withdraw=True)
-        for escalation_id in sorted(self.run_escalations.get(run.run_id, ())):
+        for escalation_id in sorted(self.run_escalations.get(run.run_id) or ()):
             escalation = self.escalations[escalation_id]
             said = (reason or f"run {state}")[:20_000]
             resolution = Resolution(action="cancel", feedback=said, at=d.now)
@@ -220,7 +220,7 @@ class Ledger:
             attempt=attempt,
             created_at=d.now,
             parents=list(run.latest.values())[-100:],
-            tags=[*spec.tags, *tags] if tags else list(spec.tags),
+            tags=[*spec.tags, *tags] if tags else list(spec.tags) if spec.tags else [],
             outcome=outcome,
             feedback=feedback or [],
             payload=msgspec.Raw(checked.payload),

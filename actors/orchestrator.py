@@ -206,10 +206,13 @@ class Orchestrator(ThreadActor):
         return None
 
     def _receive(self, message: OrchestratorMessage | _RetryStore) -> None:
+        kind = type(message)
+        if kind is TaskDone or kind is TaskFailed:  # most messages: no pattern matching
+            answer: TaskDone | TaskFailed = message  # type: ignore[assignment]
+            self._router.answered(answer.actor, (answer.task_id, answer.attempt))
+            self._decide(message)
+            return
         match message:
-            case TaskDone(task_id, attempt, actor) | TaskFailed(task_id, attempt, actor):
-                self._router.answered(actor, (task_id, attempt))
-                self._decide(message)
             case Submit() | Resolve() | Cancel():
                 self._decide(message)
             case LeaseExpired(task_id, attempt):
@@ -251,7 +254,7 @@ class Orchestrator(ThreadActor):
                 self._router.paused = False
                 self._router.pump_all()
             case _:
-                log.warning("orchestrator: unexpected message %r", message)  # type: ignore[unreachable]
+                log.warning("orchestrator: unexpected message %r", message)
 
     def _decide(self, event: Any) -> None:
         """Decide ``event`` into the open group. A caller's error goes back to the caller
