@@ -17,6 +17,8 @@ sys.path.append(str(ROOT))
 # The same for the processes the tests start (`python -m handoffs ...` from the checkout):
 # Python 3.11's safe path keeps the current directory off their sys.path.
 os.environ["PYTHONSAFEPATH"] = "1"
+# A child that crashes (a signal) prints every thread's stack on its stderr.
+os.environ["PYTHONFAULTHANDLER"] = "1"
 
 import pytest  # noqa: E402
 from handoffs.store import Store  # noqa: E402
