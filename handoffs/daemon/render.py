@@ -1,4 +1,5 @@
-"""Text for people: tables of runs and escalations, a run's handoff timeline, journal lines."""
+"""Text for people: tables of runs and escalations, a run's handoff timeline (its branches
+as a tree), journal lines."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from handoffs.actors.topology import split_key
 from handoffs.daemon.wire import HandoffView, RunDetail, RunSummary
 from handoffs.messages import Escalation, Event, QualityMarkers
 from handoffs.tables import format_table
@@ -84,9 +86,64 @@ def quality_text(quality: QualityMarkers) -> str:
     return ", ".join(parts)
 
 
+def _label(h: HandoffView) -> str:
+    """The stage, with the item of a map branch: ``section[2]``."""
+    return h.stage if h.item is None else f"{h.stage}[{h.item}]"
+
+
+def _item_key(key: str) -> str:
+    """A run's count key for one item of a map branch, ``section:2``, as ``section[2]``."""
+    stage, item = split_key(key)
+    return stage if item is None else f"{stage}[{item}]"
+
+
+def _branch(h: HandoffView) -> str | None:
+    """The branch a handoff belongs to (one per item of a map branch); ``None``: none.
+    Without the config's branch (the stage left the config), the item alone says it."""
+    if h.branch is not None:
+        return h.branch if h.item is None else f"{h.branch}[{h.item}]"
+    return None if h.item is None else f"item {h.item}"
+
+
+def _tree(handoffs: list[HandoffView]) -> list[tuple[str | None, list[HandoffView]]]:
+    """The handoffs in commit order, except that those committed while branches ran are
+    grouped by branch (by name, a map branch's items in order): each group with its
+    header line (``None``: none, before any branch), ``joined:`` after the branches."""
+    groups: list[tuple[str | None, list[HandoffView]]] = []
+    branches: dict[str, list[HandoffView]] = {}
+    for h in handoffs:
+        label = _branch(h)
+        if label is None:
+            if branches:  # the first handoff after the branches: the join (or what follows)
+                groups.extend(_by_branch(branches))
+                branches = {}
+                groups.append((_JOINED, []))
+            if not groups or groups[-1][0] not in (None, _JOINED):
+                groups.append((None, []))
+            groups[-1][1].append(h)
+        else:
+            branches.setdefault(label, []).append(h)
+    groups.extend(_by_branch(branches))
+    return groups
+
+
+def _by_branch(
+    branches: dict[str, list[HandoffView]],
+) -> list[tuple[str | None, list[HandoffView]]]:
+    def order(label: str) -> tuple[str, int]:
+        h = branches[label][0]
+        return (h.branch or "", -1 if h.item is None else h.item)
+
+    return [(f"  branch {label}:", branches[label]) for label in sorted(branches, key=order)]
+
+
+_JOINED = "  joined:"
+
+
 def _handoff_lines(h: HandoffView, start: float, width: int) -> list[str]:
     offset = f"+{max(h.created_at - start, 0.0):.3f}s" if h.created_at and start else "-"
-    head = f"{offset:>10}  {h.stage:<{width}}  r{h.revision} a{h.attempt}  {h.outcome:<11} {h.kind}"
+    stage = _label(h)
+    head = f"{offset:>10}  {stage:<{width}}  r{h.revision} a{h.attempt}  {h.outcome:<11} {h.kind}"
     pad = " " * 12
     lines = [head.rstrip()]
     quality = quality_text(h.quality)
@@ -107,14 +164,17 @@ def _handoff_lines(h: HandoffView, start: float, width: int) -> list[str]:
 
 
 def timeline(run: RunDetail, escalation: Escalation | None = None) -> str:
-    """A run's header and its handoffs in order, with quality markers and feedback."""
+    """A run's header and its handoffs in order, with quality markers and feedback; the
+    handoffs of a run's branches grouped under a ``branch NAME:`` line each, in commit order
+    within the branch, and ``joined:`` before what came after them."""
     lines = [
         f"run {run.run_id}  pipeline {run.pipeline}  state {run.state}"
         + (f"  stage {run.stage}" if run.stage else ""),
         f"input: {_short(msgspec.json.encode(run.input).decode(), 200)}",
     ]
     if run.revisions:
-        lines.append("revisions: " + ", ".join(f"{k} {v}" for k, v in run.revisions.items()))
+        said = (f"{_item_key(k)} {v}" for k, v in run.revisions.items())
+        lines.append("revisions: " + ", ".join(said))
     if run.reason:
         lines.append(f"reason: {run.reason}")
     if escalation is not None:
@@ -125,9 +185,12 @@ def timeline(run: RunDetail, escalation: Escalation | None = None) -> str:
     lines.append("")
     if not run.handoffs:
         lines.append("no handoffs yet")
-    width = max((len(h.stage) for h in run.handoffs), default=5)
-    for handoff in run.handoffs:
-        lines.extend(_handoff_lines(handoff, run.created_at, width))
+    width = max((len(_label(h)) for h in run.handoffs), default=5)
+    for header, handoffs in _tree(run.handoffs):
+        if header is not None:
+            lines.append(header)
+        for handoff in handoffs:
+            lines.extend(_handoff_lines(handoff, run.created_at, width))
     return "\n".join(lines)
 
 

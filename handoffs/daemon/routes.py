@@ -132,7 +132,10 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
         run = runtime.get_run(run_id)
         if run is None:
             raise ApiError(404, "run_not_found", f"no run {run_id}", "run_id")
-        records = [handoff_view(h, payload=payload) for h in runtime.handoffs(run_id)]
+        records = [
+            handoff_view(h, payload=payload, pipelines=runtime.config.pipelines)
+            for h in runtime.handoffs(run_id)
+        ]
         return run_detail(run, records)
 
     @post(
@@ -149,7 +152,10 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
     def cancel_run(run_id: IdParam, body: bytes) -> RunDetail:
         request = decode_body(body, _cancel_decoder) if body.strip() else CancelRequest()
         run = runtime.cancel(run_id, request.reason or "cancelled")
-        records = [handoff_view(h, payload=False) for h in runtime.handoffs(run_id)]
+        records = [
+            handoff_view(h, payload=False, pipelines=runtime.config.pipelines)
+            for h in runtime.handoffs(run_id)
+        ]
         return run_detail(run, records)
 
     @get(
@@ -227,7 +233,7 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
         handoff = store.get_artifact(artifact_id)
         if handoff is None:
             raise ApiError(404, "artifact_not_found", f"no artifact {artifact_id}", "artifact_id")
-        return handoff_view(handoff, payload=True)
+        return handoff_view(handoff, payload=True, pipelines=runtime.config.pipelines)
 
     @get(
         "/v1/artifacts",
@@ -272,7 +278,11 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
             cursor=cursor,
         )
         return ArtifactList(
-            items=[handoff_view(h, payload=payload) for h in page.items], cursor=page.cursor
+            items=[
+                handoff_view(h, payload=payload, pipelines=runtime.config.pipelines)
+                for h in page.items
+            ],
+            cursor=page.cursor,
         )
 
     @get(

@@ -9,7 +9,7 @@ only ever gain fields with defaults.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
@@ -27,6 +27,9 @@ from handoffs.messages import (
     Run,
     RunState,
 )
+
+if TYPE_CHECKING:
+    from handoffs.actors.pipelines import Pipelines
 
 __all__ = [
     "ID_WHOLE",
@@ -165,6 +168,11 @@ class HandoffView(msgspec.Struct, frozen=True, kw_only=True):
     tags: list[str] = []
     parents: list[str] = []
     created_at: float = 0.0
+    #: In a map branch (``for_each``): the item (0-based) this output is for.
+    item: int | None = None
+    #: The branch of the stage in the running config, named after the stage that starts it
+    #: (``None``: not in a branch, or the stage is no longer in the config).
+    branch: str | None = None
     payload: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -245,8 +253,12 @@ def run_detail(run: Run, handoffs: list[HandoffView]) -> RunDetail:
     )
 
 
-def handoff_view(handoff: Handoff, *, payload: bool) -> HandoffView:
-    """The API view of a handoff record; ``payload`` decodes the stored contract instance."""
+def handoff_view(
+    handoff: Handoff, *, payload: bool, pipelines: Pipelines | None = None
+) -> HandoffView:
+    """The API view of a handoff record; ``payload`` decodes the stored contract instance;
+    ``pipelines`` (the running config's) say which branch its stage is in."""
+    stage = None if pipelines is None else pipelines.stages.get((handoff.pipeline, handoff.stage))
     body: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     if payload:
         decoded = msgspec.msgpack.decode(handoff.payload)
@@ -267,5 +279,7 @@ def handoff_view(handoff: Handoff, *, payload: bool) -> HandoffView:
         tags=list(handoff.tags),
         parents=list(handoff.parents),
         created_at=handoff.created_at,
+        item=handoff.item,
+        branch=None if stage is None else stage.branch,
         payload=body,
     )
