@@ -6,8 +6,11 @@ The user message is ``DEFAULT_PROMPT`` (or a template of your own) filled in wit
 ``{input}`` (the run's input as pretty JSON), ``{inputs}`` (one section per upstream output:
 its stage, its quality markers in words, the output as pretty JSON), ``{feedback}`` (a
 numbered list with each item's source, aspect, severity, issue and suggestion verbatim, or a
-line saying this is the first draft), ``{revision}`` and ``{attempt}``. Each JSON block is cut
-at 50,000 characters, saying so. Check a template of your own with :func:`check_template`.
+line saying this is the first draft), ``{revision}``, ``{attempt}`` and ``{item}`` (in a map
+branch, a section with the task's item and its index; else empty). An upstream output that is
+a list (a join after a map branch: one output per item, in item order) renders one block per
+element, each with its own quality markers. Each JSON block is cut at 50,000 characters,
+saying so. Check a template of your own with :func:`check_template`.
 
 The default template::
 
@@ -18,7 +21,7 @@ The default template::
 
     ## Instruction
     {instruction}
-
+    {item}
     ## Run input
     ```json
     {input}
@@ -70,7 +73,7 @@ Attempt: {attempt}
 
 ## Instruction
 {instruction}
-
+{item}
 ## Run input
 ```json
 {input}
@@ -89,7 +92,7 @@ Follow the schema exactly, including the limits written in its descriptions.
 
 PLACEHOLDERS = frozenset(
     {"pipeline", "stage", "instruction", "contract", "contract_description", "input"}
-    | {"inputs", "feedback", "revision", "attempt"}
+    | {"inputs", "feedback", "revision", "attempt", "item"}
 )
 
 _MAX_JSON = 50_000
@@ -145,6 +148,7 @@ def render_messages(
         "feedback": _feedback(task),
         "revision": str(task.revision),
         "attempt": str(task.attempt),
+        "item": _item_section(task),
     }
     template = DEFAULT_PROMPT if prompt is None else prompt
     try:
@@ -170,14 +174,38 @@ def _pretty(value: Any) -> str:
     return f"{text[:_MAX_JSON]}\n... (cut here: {len(text) - _MAX_JSON} more characters)"
 
 
+def _item_section(task: Task) -> str:
+    """The item of a task in a map branch, as its own section (empty for any other task)."""
+    if task.item_index is None:
+        return ""
+    return (
+        f"\n## Your item\nThis stage runs once per item of a list; this task is for item "
+        f"{task.item_index} (counting from 0):\n```json\n{_pretty(task.item)}\n```\n"
+    )
+
+
+def _kind(output: Any) -> str:
+    return type(output).__name__ if isinstance(output, msgspec.Struct) else "data"
+
+
 def _inputs(task: Task) -> str:
     if not task.inputs:
         return "None: this stage works from the run input alone."
     sections = []
     for stage, output in task.inputs.items():
-        kind = type(output).__name__ if isinstance(output, msgspec.Struct) else "data"
+        if isinstance(output, list):
+            # A join after a map branch: the branch's outputs, one per item, in item order;
+            # each item has its own quality markers (under ``stage:item``).
+            sections.append(f'### From stage "{stage}" ({len(output)} items, in order)')
+            sections.extend(
+                f"#### Item {i} ({_kind(value)})\n"
+                f"Quality: {_quality(task.quality.get(f'{stage}:{i}'))}\n"
+                f"```json\n{_pretty(value)}\n```"
+                for i, value in enumerate(output)
+            )
+            continue
         sections.append(
-            f'### From stage "{stage}" ({kind})\n'
+            f'### From stage "{stage}" ({_kind(output)})\n'
             f"Quality: {_quality(task.quality.get(stage))}\n"
             f"```json\n{_pretty(output)}\n```"
         )

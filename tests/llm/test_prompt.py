@@ -149,7 +149,7 @@ def test_huge_upstream_output_is_cut() -> None:
             "{stage} {topic}",
             [
                 "unknown placeholder {topic} (known: attempt, contract, "
-                "contract_description, feedback, input, inputs, instruction, "
+                "contract_description, feedback, input, inputs, instruction, item, "
                 "pipeline, revision, stage)"
             ],
         ),
@@ -164,9 +164,9 @@ def test_huge_upstream_output_is_cut() -> None:
             "{} {0}",
             [
                 "positional placeholder {}: name one of attempt, contract, contract_description, "
-                "feedback, input, inputs, instruction, pipeline, revision, stage",
+                "feedback, input, inputs, instruction, item, pipeline, revision, stage",
                 "positional placeholder {0}: name one of attempt, contract, contract_description, "
-                "feedback, input, inputs, instruction, pipeline, revision, stage",
+                "feedback, input, inputs, instruction, item, pipeline, revision, stage",
             ],
         ),
         (
@@ -202,3 +202,33 @@ def test_render_refuses_an_unchecked_bad_template() -> None:
 
 def test_module_docstring_shows_the_default_template() -> None:
     assert textwrap.indent(DEFAULT_PROMPT, "    ") in (prompt_module.__doc__ or "")
+
+
+def test_a_task_in_a_map_branch_shows_its_item() -> None:
+    plain = user_text(make_task())
+    assert "## Your item" not in plain
+    assert "Write a short post about tides.\n\n## Run input" in plain
+    task = make_task(item="Spring tides at full moon", item_index=1)
+    assert (
+        "Write a short post about tides.\n\n## Your item\n"
+        "This stage runs once per item of a list; this task is for item 1 (counting from 0):\n"
+        '```json\n"Spring tides at full moon"\n```\n\n## Run input'
+    ) in user_text(task)
+
+
+def test_a_list_input_renders_each_item_with_its_markers() -> None:
+    drafts = [Draft(title="Two tides", body="a"), Draft(title="Spring", body="b")]
+    quality = {"sections:0": QualityMarkers(confidence=0.9), "research": QualityMarkers()}
+    text = user_text(make_task(inputs={"sections": drafts}, quality=quality))
+    assert (
+        '### From stage "sections" (2 items, in order)\n\n'
+        "#### Item 0 (Draft)\n"
+        "Quality: completeness not reported; confidence 0.90; "
+        "source verification not reported\n"
+        '```json\n{\n  "title": "Two tides",\n  "body": "a",\n  "citations": [],\n'
+        '  "keywords": []\n}\n```\n\n'
+        "#### Item 1 (Draft)\n"
+        "Quality: no quality markers reported; trust it with care.\n"
+        '```json\n{\n  "title": "Spring",\n  "body": "b",\n  "citations": [],\n'
+        '  "keywords": []\n}\n```\n\n## Feedback'
+    ) in text
