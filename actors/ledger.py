@@ -125,6 +125,7 @@ class Ledger:
             updated_at=d.now,
             idempotency_key=key,
             trigger_artifact=trigger_artifact,
+            pipeline_version=self.pipelines.versions.get(pipeline),
         )
         d.batch.event(
             "run.submitted",
@@ -334,14 +335,18 @@ class Ledger:
             item_value=item_value,
         )
         d.batch.put_task(record, was=None)
-        # A run with another branch waiting for a person stays escalated.
+        # A run with another branch waiting for a person stays escalated (naming one that
+        # is still open).
         escalated = self.run_escalations.get(run.run_id)
+        escalation = None
+        if escalated:
+            escalation = run.escalation_id if run.escalation_id in escalated else max(escalated)
         run = self.put_run(
             run,
             d,
             state="escalated" if escalated else "running",
             stage=stage.name,
-            escalation_id=run.escalation_id if escalated else None,
+            escalation_id=escalation,
             attempts={**run.attempts, key: 1},
         )
         live = self.tasks[record.task_id] = LiveTask(record)
