@@ -25,7 +25,9 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import IO, Any, TypeVar
 
-from handoffs.messages import LLMSpec, Task
+import msgspec
+from handoffs.actors.ray_agent import connect
+from handoffs.messages import LLMSpec, RaySpec, Task
 
 from bench import agents
 from bench.agents import bench_config
@@ -34,11 +36,14 @@ from bench.footprint import in_flight_figures
 from bench.ours import measure
 from bench.timing import Window
 
-__all__ = ["publish", "research", "review", "run", "run_llm", "write"]
+__all__ = ["publish", "research", "review", "run", "run_llm", "run_ray", "write"]
 
 T = TypeVar("T")
-#: Seconds each stage waits; set from the row's params before the runtime starts.
-_settings = {"stage_seconds": 0.5}
+#: The variable that tells a Ray worker's agents how long to wait (the row's setting).
+_STAGE_SECONDS_ENV = "HANDOFFS_BENCH_STAGE_SECONDS"
+#: Seconds each stage waits; set from the row's params before the runtime starts (and, in a
+#: Ray worker, from the environment the row gives it).
+_settings = {"stage_seconds": float(os.environ.get(_STAGE_SECONDS_ENV, "0.5"))}
 #: The variable the model roles read their (unchecked) key from.
 _KEY_ENV = "HANDOFFS_BENCH_LLM_KEY"
 _MODEL = "handoffs-test"
@@ -74,6 +79,21 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
     """``in_flight`` runs of async agents awaiting ``asyncio.sleep(stage_seconds)``."""
     _settings["stage_seconds"] = params["stage_seconds"]
     config = bench_config(concurrency=params["in_flight"], agents="bench.io_bound")
+    result = measure(params, _driver(params), config)
+    return in_flight_figures(result, params["in_flight"], params["stage_seconds"])
+
+
+def run_ray(params: dict[str, Any]) -> dict[str, Any]:
+    """As :func:`run`, with the write role's agents on a local Ray cluster started in this
+    process: one Ray actor running ``in_flight`` tasks on its event loop."""
+    _settings["stage_seconds"] = params["stage_seconds"]
+    config = bench_config(concurrency=params["in_flight"], agents="bench.io_bound")
+    env = {"env_vars": {_STAGE_SECONDS_ENV: str(params["stage_seconds"])}}
+    spec = RaySpec(address="local", num_cpus=0, runtime_env=env)
+    write_role = msgspec.structs.replace(config.roles["write"], executor="ray", ray=spec)
+    config = msgspec.structs.replace(config, roles={**config.roles, "write": write_role})
+    # Ray itself starts first (seconds on a busy machine), not inside the measured window.
+    connect(spec)
     result = measure(params, _driver(params), config)
     return in_flight_figures(result, params["in_flight"], params["stage_seconds"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,9 @@ class Settings:
     in_flight: tuple[int, ...] = (100, 1_000, 5_000, 10_000)
     #: The same through model roles and the loopback model server (its latency the wait).
     llm_in_flight: tuple[int, ...] = (1_000, 5_000)
+    #: The same with one role (write) on a local Ray cluster (skipped without Ray): its
+    #: tasks and results cross to Ray worker processes, next to (g)'s all-local rows.
+    ray_in_flight: tuple[int, ...] = (100, 1_000)
     stage_seconds: float = 0.5
     io_warmup: float = 5.0
     io_duration: float = 10.0
@@ -72,6 +76,7 @@ class Settings:
             "groups": (16,),
             "in_flight": (100,),
             "llm_in_flight": (),
+            "ray_in_flight": (),
             "io_warmup": 2.5,
             "io_duration": 2.0,
             "io_peers": False,
@@ -201,4 +206,13 @@ def _io_bound_rows(s: Settings) -> list[Row]:
             saturated=False)
         for n in s.llm_in_flight
     ]  # fmt: skip
+    if importlib.util.find_spec("ray") is not None:
+        rows += [
+            Row(f"g-ray-{n}", "g", "handoffs",
+                f"(g) handoffs, {n:,} in flight, async agents, the write role on Ray "
+                f"(a local cluster): asyncio.sleep({wait:g}) per stage",
+                durable, "bench.io_bound:run_ray", {**ours, "in_flight": n, "window": n},
+                saturated=False)
+            for n in s.ray_in_flight
+        ]  # fmt: skip
     return rows
