@@ -34,8 +34,9 @@ from handoffs.actors.events import (
     TaskFailed,
 )
 from handoffs.actors.failures import Failures
-from handoffs.actors.ledger import Ledger, bump
+from handoffs.actors.ledger import Ledger
 from handoffs.actors.pipelines import Pipelines, Stage
+from handoffs.actors.recording import accepted, bump, next_action, record
 from handoffs.actors.requests import Requests
 from handoffs.actors.topology import item_key
 from handoffs.messages import (
@@ -228,7 +229,8 @@ class Decider:
     ) -> tuple[Run, Handoff]:
         """Record the agent's output as a handoff (see ``Ledger.record``)."""
         rec = answer.live.record
-        return self.ledger.record(
+        return record(
+            self.ledger,
             run,
             rec.stage,
             answer.checked,
@@ -249,12 +251,12 @@ class Decider:
     def _accept(self, answer: _Answer, run: Run, msg: TaskDone, d: Decision) -> None:
         ledger = self.ledger
         stage = answer.stage.name
-        action = ledger.next_action(run, stage)
+        action = next_action(ledger, run, stage)
         run, handoff = self._record(
             answer, run, msg, d, outcome="accepted", next_action=action, latest=True
         )
         ledger.finish_task(answer.live, d)
-        ledger.accepted(run, handoff, answer.checked.value, answer.quality, d)
+        accepted(ledger, run, handoff, answer.checked.value, answer.quality, d)
         self._branches.advance(run, stage, d, item=answer.live.record.item)
 
     def _reject(self, answer: _Answer, run: Run, msg: TaskDone, d: Decision) -> None:

@@ -21,7 +21,8 @@ from handoffs.actors.errors import (
     UnknownPipeline,
 )
 from handoffs.actors.events import Cancel, Resolve, Submit
-from handoffs.actors.ledger import Ledger, bump
+from handoffs.actors.ledger import Ledger
+from handoffs.actors.recording import accepted, bump, next_action, record
 from handoffs.actors.topology import item_key
 from handoffs.messages import (
     Escalation,
@@ -157,7 +158,8 @@ class Requests:
         checked = ValidOutput(verdict, encode_msgpack(verdict), QualityMarkers())
         issues = "; ".join(f.issue for f in human) or "no reason given"
         item = escalation.item
-        run, handoff = ledger.record(
+        run, handoff = record(
+            ledger,
             run,
             escalation.stage,
             checked,
@@ -165,7 +167,7 @@ class Requests:
             d,
             produced_by=PERSON,
             outcome="accepted" if approved else "rejected",
-            next_action=ledger.next_action(run, escalation.stage)
+            next_action=next_action(ledger, run, escalation.stage)
             if approved
             else f"revise {target}: {issues}",
             revision=run.outputs.get(item_key(escalation.stage, item), 0),
@@ -175,7 +177,7 @@ class Requests:
             item=item,
         )
         if approved:
-            ledger.accepted(run, handoff, verdict, checked.quality, d)
+            accepted(ledger, run, handoff, verdict, checked.quality, d)
             self._branches.advance(run, escalation.stage, d, item=item)
             return
         assert target is not None  # a Verdict stage has an on_reject (config_problems)
@@ -198,7 +200,8 @@ class Requests:
         if not isinstance(output.value, stage.contract):
             raise InvalidInput(f"output: {name} outputs {stage.spec.output}")
         quality = effective_quality(output.value, output.quality)
-        run, handoff = ledger.record(
+        run, handoff = record(
+            ledger,
             run,
             name,
             output,
@@ -213,7 +216,7 @@ class Requests:
             latest=True,
             item=escalation.item,
         )
-        ledger.accepted(run, handoff, output.value, quality, d)
+        accepted(ledger, run, handoff, output.value, quality, d)
         return run
 
     def _accept_last(self, run: Run, escalation: Escalation) -> Run:

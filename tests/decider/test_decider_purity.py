@@ -12,7 +12,19 @@ from pathlib import Path
 
 import pytest
 
-PURE = ["decider", "ledger", "failures", "requests", "decision", "events", "checks", "pipelines"]
+PURE = [
+    "decider",
+    "ledger",
+    "recording",
+    "branches",
+    "topology",
+    "failures",
+    "requests",
+    "decision",
+    "events",
+    "checks",
+    "pipelines",
+]
 FORBIDDEN = {"pykka", "lmdb", "threading", "time", "asyncio", "random", "concurrent", "os"}
 #: Calls that read a clock, the environment or entropy, by their dotted name.
 FORBIDDEN_CALLS = {
