@@ -60,7 +60,7 @@ from handoffs.actors.stall import Stall, refusal
 from handoffs.actors.timers import Timers
 from handoffs.actors.waiters import RunWaiters
 from handoffs.messages.errors import CallerError
-from handoffs.store import Store, StoreError
+from handoffs.store import Store
 
 __all__ = ["Orchestrator", "OrchestratorStatistics", "render_instruction"]
 
@@ -193,7 +193,7 @@ class Orchestrator(ThreadActor):
         the store, which is the truth.
         """
         try:
-            if self._stall.holding and self._held_back(message):
+            if self._stall.holding and self._stall.holds(message):
                 return None
             self._receive(message)
             self._maybe_commit()
@@ -399,26 +399,6 @@ class Orchestrator(ThreadActor):
 
     # ----------------------------------------------------------------- a store refusing writes
 
-    def _held_back(self, message: OrchestratorMessage | _RetryStore) -> bool:
-        """While the store refuses writes: callers are answered at once, events that need a
-        decision are held for later; ``True`` when ``message`` is dealt with so."""
-        match message:
-            case Submit() | Resolve() | Cancel():
-                reply = message.reply
-                if reply is not None:
-                    error = StoreUnavailable(self._stall.reason or "")
-                    reply.set_exception(exc_info=(type(error), error, None))
-                return True
-            case (
-                TaskDone() | TaskFailed() | LeaseExpired() | QueueExpired() | RoleDown() | RoleUp()
-            ):
-                self._stall.held.append(message)
-                return True
-            case Drain(reply):
-                reply.set(None)  # nothing can be stored: the store keeps what it has
-                return True
-        return False
-
     def _stall_on(self, group: list[Entry], reason: str) -> None:
         """``group`` did not commit because the store refuses writes: void it and the open
         group (callers get ``StoreUnavailable``), hold their events to decide them again,
@@ -450,18 +430,8 @@ class Orchestrator(ThreadActor):
 
     def _retry_store(self) -> None:
         """Decide the held events again, once the store has room (see ``Stall.retry``)."""
-        stall = self._stall
-        if stall.reason is None or self._drain is not None:
-            return
-        try:
-            short = self._store.room_for(stall.need)
-        except StoreError as exc:
-            short = str(exc)
-        if short is not None:
-            stall.reason = short
-            self.retry_later(stall.backoff())
-            return
-        stall.retry_held(self)
+        if self._drain is None:
+            self._stall.retry_when_room(self._store, self)
 
     # The shell's side of ``Stall.retry_held``.
 

@@ -25,7 +25,20 @@ import logging
 from collections import deque
 from typing import Any, Protocol
 
-from handoffs.store import StoreError, StoreFull, StoreIOError
+from handoffs.actors.errors import StoreUnavailable
+from handoffs.actors.protocol import (
+    Cancel,
+    Drain,
+    LeaseExpired,
+    QueueExpired,
+    Resolve,
+    RoleDown,
+    RoleUp,
+    Submit,
+    TaskDone,
+    TaskFailed,
+)
+from handoffs.store import Store, StoreError, StoreFull, StoreIOError
 
 __all__ = ["FIRST_RETRY_DELAY", "MAX_RETRY_DELAY", "STRIKES", "Stall", "StalledShell", "refusal"]
 
@@ -133,6 +146,42 @@ class Stall:
         self.strikes.clear()
         self.failures = 0
         self.delay = FIRST_RETRY_DELAY
+
+    def holds(self, message: Any) -> bool:
+        """While the store refuses writes: a caller's request is answered at once (nothing of
+        it is done), an event that needs a decision is held for later, a drain ends at once;
+        ``True`` when ``message`` is dealt with so."""
+        match message:
+            case Submit() | Resolve() | Cancel():
+                reply = message.reply
+                if reply is not None:
+                    error = StoreUnavailable(self.reason or "")
+                    reply.set_exception(exc_info=(type(error), error, None))
+                return True
+            case (
+                TaskDone() | TaskFailed() | LeaseExpired() | QueueExpired() | RoleDown() | RoleUp()
+            ):
+                self.held.append(message)
+                return True
+            case Drain(reply):
+                reply.set(None)  # nothing can be stored: the store keeps what it has
+                return True
+        return False
+
+    def retry_when_room(self, store: Store, shell: StalledShell) -> None:
+        """Retry the held events if the store has room for what it refused (writing
+        nothing to find out), else wait longer."""
+        if self.reason is None:
+            return
+        try:
+            short = store.room_for(self.need)
+        except StoreError as exc:
+            short = str(exc)
+        if short is not None:
+            self.reason = short
+            shell.retry_later(self.backoff())
+            return
+        self.retry_held(shell)
 
     def retry_held(self, shell: StalledShell) -> None:
         """The store has room again: decide the held events again, each in its own commit.
