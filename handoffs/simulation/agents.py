@@ -10,14 +10,18 @@ import random
 import msgspec
 
 from handoffs.actors.checks import ValidOutput
+from handoffs.actors.events import TaskDone, TaskFailed
+from handoffs.actors.pipelines import Stage
 from handoffs.llm.errors import LLMError
 from handoffs.llm.schema import StrictSchema
-from handoffs.messages import ContractRegistry, QualityMarkers, encode_msgpack
+from handoffs.messages import ContractRegistry, Feedback, QualityMarkers, Verdict, encode_msgpack
 from handoffs.messages.errors import HandoffsError
 from handoffs.testing.sample import sample_instance
 
 __all__ = ["Outputs", "Profile", "SimulationError"]
 
+#: Who the simulated agents say they are.
+AGENT = "sim/agent"
 #: Different valid outputs kept per contract (sampling is the slow part).
 _POOL = 6
 _GOOD = QualityMarkers(completeness=1.0, confidence=1.0, sources_verified=True, tests_passed=True)
@@ -68,6 +72,36 @@ class Outputs:
         self._registry = registry
         self._rng = random.Random(seed)
         self._pools: dict[str, list[ValidOutput]] = {}
+
+    def answer(
+        self,
+        stage: Stage,
+        key: tuple[str, int],
+        seconds: float,
+        profile: Profile,
+        rng: random.Random,
+    ) -> tuple[TaskDone | TaskFailed, str]:
+        """What an agent of ``stage`` answers for ``key``, drawn from ``profile``, and what
+        it did in words (for the trace)."""
+        task_id, attempt = key
+        draw = rng.random()
+        if draw < profile.exception:
+            return TaskFailed(task_id, attempt, AGENT, "boom", seconds), "raises"
+        draw -= profile.exception
+        if draw < profile.unrecoverable:
+            failed = TaskFailed(task_id, attempt, AGENT, "no", seconds, unrecoverable=True)
+            return failed, "gives up"
+        draw -= profile.unrecoverable
+        if draw < profile.invalid:
+            feedback = Feedback(source="validator", issue="missing field `summary`")
+            return TaskDone(task_id, attempt, AGENT, feedback, [], seconds), "answers invalid"
+        if stage.is_review:
+            approved = rng.random() >= profile.reject
+            extra = [] if approved else [Feedback(source="reviewer", issue="too vague")]
+            checked = self.valid(Verdict(approved=approved, feedback=extra))
+        else:
+            checked = self.sample(stage.spec.output, rng, good=rng.random() >= profile.low_quality)
+        return TaskDone(task_id, attempt, AGENT, checked, [], seconds), "answers"
 
     def valid(self, value: msgspec.Struct, good: bool = True) -> ValidOutput:
         return ValidOutput(value, encode_msgpack(value), _GOOD if good else _POOR)

@@ -32,7 +32,7 @@ from handoffs.actors.events import (
     TaskFailed,
 )
 from handoffs.actors.pipelines import Pipelines
-from handoffs.messages import Feedback, ResolutionAction, Verdict
+from handoffs.messages import ResolutionAction
 from handoffs.messages.errors import HandoffsError
 from handoffs.simulation.agents import Outputs, Profile
 from handoffs.simulation.invariants import Invariants
@@ -412,28 +412,10 @@ class World:
             return
         rec = live.record
         stage = self.pipelines.stage(rec.pipeline, rec.stage)
-        p = self.profile if self.faulty else self.profile.quiet()
-        draw = self.rng.random()
-        if draw < p.exception:
-            self._note(f"agent raises on {key}")
-            self._decide(TaskFailed(key[0], key[1], "sim/agent", "boom", seconds))
-        elif draw < p.exception + p.unrecoverable:
-            self._note(f"agent gives up on {key}")
-            self._decide(TaskFailed(key[0], key[1], "sim/agent", "no", seconds, False, True))
-        elif draw < p.exception + p.unrecoverable + p.invalid:
-            self._note(f"agent returns invalid output on {key}")
-            feedback = Feedback(source="validator", issue="missing field `summary`")
-            self._decide(TaskDone(key[0], key[1], "sim/agent", feedback, [], seconds))
-        else:
-            if stage.is_review:
-                approved = self.rng.random() >= p.reject
-                extra = [] if approved else [Feedback(source="reviewer", issue="too vague")]
-                checked = self.outputs.valid(Verdict(approved=approved, feedback=extra))
-            else:
-                good = self.rng.random() >= p.low_quality
-                checked = self.outputs.sample(stage.spec.output, self.rng, good=good)
-            self._note(f"agent answers {key}")
-            self._decide(TaskDone(key[0], key[1], "sim/agent", checked, [], seconds))
+        profile = self.profile if self.faulty else self.profile.quiet()
+        event, said = self.outputs.answer(stage, key, seconds, profile, self.rng)
+        self._note(f"agent {said} on {key}")
+        self._decide(event)
 
     # ----------------------------------------------------------------- crashes
 
