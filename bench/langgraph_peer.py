@@ -3,7 +3,8 @@
 A four-node ``StateGraph`` (``START -> research -> write -> review -> publish -> END``),
 invoked from ``window`` threads, run after run; compiled without a checkpointer (in memory),
 with ``InMemorySaver``, or with ``SqliteSaver`` on a file and ``durability="sync"`` (each
-step's checkpoint is committed before the next step starts).
+step's checkpoint is committed before the next step starts). With ``"shape": "fan"``, (h)'s
+shape instead: :func:`fan_graph`.
 
 (g), :func:`run_async`: the same graph with async nodes, each first awaiting
 ``asyncio.sleep(stage_seconds)``, ``in_flight`` ``ainvoke`` calls at once on one event loop,
@@ -27,7 +28,7 @@ from bench.footprint import in_flight_figures
 from bench.peers import require, stage_on_builtins
 from bench.timing import AsyncWindow, Window
 
-__all__ = ["run", "run_async"]
+__all__ = ["fan_graph", "run", "run_async"]
 
 
 class _State(TypedDict, total=False):
@@ -73,29 +74,80 @@ def _graph(wait: float | None = None) -> Any:
     return graph
 
 
+class _FanState(TypedDict, total=False):
+    topic: str
+    research: Any
+    blog: Any
+    faq: Any
+    changelog: Any
+    summary: Any
+    publish: Any
+    trace: Annotated[list[float], operator.add]
+
+
+#: (h)'s branches (as in :data:`bench.fanout.BRANCHES`).
+_BRANCHES = ("blog", "faq", "changelog", "summary")
+
+
+def fan_graph() -> Any:
+    """(h): ``START -> research -> (blog, faq, changelog, summary) -> publish -> END``, the
+    branches as parallel edges (one superstep; LangGraph runs them on its executor's
+    threads), ``publish`` waiting for all four."""
+    from langgraph.graph import END, START, StateGraph
+
+    def research(state: _FanState) -> dict[str, Any]:
+        value = stage_on_builtins("research", None, state["topic"])
+        return {"research": value, "trace": [time.time()]}
+
+    def branch(name: str) -> Any:
+        def node(state: _FanState) -> dict[str, Any]:
+            value = stage_on_builtins("write", state["research"], state["topic"])
+            return {name: value, "trace": [time.time()]}
+
+        node.__name__ = name
+        return node
+
+    def publish(state: _FanState) -> dict[str, Any]:
+        value = stage_on_builtins("publish", state["blog"], state["topic"])
+        return {"publish": value, "trace": [time.time()]}
+
+    graph = StateGraph(_FanState)
+    graph.add_node("research", research)
+    graph.add_node("publish", publish)
+    graph.add_edge(START, "research")
+    for name in _BRANCHES:
+        graph.add_node(name, branch(name))
+        graph.add_edge("research", name)
+    graph.add_edge(list(_BRANCHES), "publish")
+    graph.add_edge("publish", END)
+    return graph
+
+
 def run(params: dict[str, Any]) -> dict[str, Any]:
     """``window`` threads each invoking the graph for ``warmup + duration`` seconds.
 
     ``checkpointer`` is ``"none"``, ``"memory"`` (``InMemorySaver``) or ``"sqlite"``
-    (``SqliteSaver`` on a file, ``durability="sync"``).
+    (``SqliteSaver`` on a file, ``durability="sync"``); ``shape`` is ``"chain"`` (the
+    default) or ``"fan"`` (:func:`fan_graph`).
     """
     kind: str = params["checkpointer"]
+    build = fan_graph if params.get("shape") == "fan" else _graph
     require("langgraph-sqlite" if kind == "sqlite" else "langgraph")
     extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="handoffs-bench-", dir=params.get("data_root")) as d:
         invoke_kw: dict[str, Any] = {}
         conn: sqlite3.Connection | None = None
         if kind == "none":
-            app = _graph().compile()
+            app = build().compile()
         elif kind == "memory":
             from langgraph.checkpoint.memory import InMemorySaver
 
-            app = _graph().compile(checkpointer=InMemorySaver())
+            app = build().compile(checkpointer=InMemorySaver())
         else:
             from langgraph.checkpoint.sqlite import SqliteSaver
 
             conn = sqlite3.connect(str(Path(d) / "checkpoints.db"), check_same_thread=False)
-            app = _graph().compile(checkpointer=SqliteSaver(conn))
+            app = build().compile(checkpointer=SqliteSaver(conn))
             invoke_kw["durability"] = "sync"
         checkpointed = kind != "none"
         holder: list[Window] = []

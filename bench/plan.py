@@ -167,7 +167,31 @@ def build_plan(s: Settings) -> list[Row]:
                 "bench.langgraph_peer:run", {**timing, "window": 4, "checkpointer": "sqlite"},
                 peer="langgraph-sqlite"),
         ]  # fmt: skip
-    return rows + _io_bound_rows(s)
+    return rows + _fan_rows(s, ours, timing) + _io_bound_rows(s)
+
+
+def _fan_rows(s: Settings, ours: dict[str, Any], timing: dict[str, Any]) -> list[Row]:
+    """(h): research -> four branches at once -> a join (``bench.fanout``), saturated and
+    durable like (a); LangGraph runs the same shape with parallel edges."""
+    rows = [
+        Row("h", "h", "handoffs", "(h) handoffs, fan-out 1 -> 4 -> join, saturated",
+            f"{_LMDB_SYNC}; {_GROUP}", "bench.fanout:run_saturated", ours),
+    ]  # fmt: skip
+    if s.peers:
+        fan = {**timing, "shape": "fan"}
+        rows += [
+            Row("h-langgraph", "h", "LangGraph",
+                "(h) LangGraph, fan-out 1 -> 4 -> join (parallel edges), in memory",
+                "none: in memory, no checkpointer", "bench.langgraph_peer:run",
+                {**fan, "window": 1, "checkpointer": "none"}, peer="langgraph"),
+            Row("h-langgraph-sqlite", "h", "LangGraph",
+                "(h) LangGraph, fan-out 1 -> 4 -> join (parallel edges), SqliteSaver",
+                "SQLite file, WAL, synchronous=FULL: a commit (fsync) per step, "
+                "durability=\"sync\"",
+                "bench.langgraph_peer:run", {**fan, "window": 4, "checkpointer": "sqlite"},
+                peer="langgraph-sqlite"),
+        ]  # fmt: skip
+    return rows
 
 
 def _io_bound_rows(s: Settings) -> list[Row]:

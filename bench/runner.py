@@ -64,7 +64,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated row ids or scenario letters (a,b,c,d,e,f,g; g is I/O-bound: "
+        help="comma-separated row ids or scenario letters (a,b,c,d,e,f,g,h; g is I/O-bound, "
+        "h fans out 1 -> 4 -> join: "
         "e.g. --only a,g-1000,g-autogen-1000 for its ratios to (a) and the best peer)",
     )
     parser.add_argument("--no-peers", action="store_true", help="skip (f)")
