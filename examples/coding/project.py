@@ -6,6 +6,7 @@ import functools
 from importlib import resources
 
 import msgspec
+from handoffs.examples.loading import LOADING
 
 __all__ = ["Feature", "Implementation", "Project", "project"]
 
@@ -50,4 +51,5 @@ class Project(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 def project() -> Project:
     """The bundled project, decoded (and validated) once per process."""
     data = resources.files("handoffs.examples.coding").joinpath("project.toml").read_bytes()
-    return msgspec.toml.decode(data, type=Project)
+    with LOADING:
+        return msgspec.toml.decode(data, type=Project)

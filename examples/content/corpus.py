@@ -6,6 +6,7 @@ import functools
 from importlib import resources
 
 import msgspec
+from handoffs.examples.loading import LOADING
 from handoffs.examples.text import terms
 
 __all__ = ["Document", "corpus", "search"]
@@ -28,7 +29,8 @@ class _Corpus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 def corpus() -> tuple[Document, ...]:
     """The bundled corpus, decoded (and validated) once per process."""
     data = resources.files("handoffs.examples.content").joinpath("corpus.toml").read_bytes()
-    return tuple(msgspec.toml.decode(data, type=_Corpus).documents)
+    with LOADING:
+        return tuple(msgspec.toml.decode(data, type=_Corpus).documents)
 
 
 def search(topic: str, *, broad: bool = False) -> list[Document]:

@@ -7,6 +7,7 @@ from importlib import resources
 from typing import NamedTuple, TypeVar
 
 import msgspec
+from handoffs.examples.loading import LOADING
 from handoffs.examples.text import terms
 
 __all__ = [
@@ -75,7 +76,8 @@ MIN_COVERAGE = 0.4
 def helpcentre() -> HelpCentre:
     """The bundled help centre, decoded (and validated) once per process."""
     data = resources.files("handoffs.examples.support").joinpath("helpcentre.toml").read_bytes()
-    return msgspec.toml.decode(data, type=HelpCentre)
+    with LOADING:
+        return msgspec.toml.decode(data, type=HelpCentre)
 
 
 def best_match(question: str, area: str, entries: list[_E]) -> tuple[_E, Match] | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
+import threading
 import typing
 from typing import Any, ClassVar
 
@@ -61,6 +62,9 @@ _UNSUPPORTED: dict[type[mi.Type], str] = {
     mi.TypedDictType: "a TypedDict (use a msgspec.Struct)",
     mi.CustomType: "a custom type",
 }
+
+
+_BUILDING = threading.Lock()
 
 
 class StrictSchema:
@@ -102,8 +106,10 @@ class StrictSchema:
         """
         found = cls._cache.get(contract)
         if found is None:
-            # Two threads may both build it; setdefault keeps one, and both are equal.
-            found = cls._cache.setdefault(contract, cls(contract))
+            # One thread builds it: msgspec builds a type's plan on first use, and two threads
+            # doing so for one type at once can crash the process.
+            with _BUILDING:
+                found = cls._cache.get(contract) or cls._cache.setdefault(contract, cls(contract))
         return found
 
     def decode(self, content: str | bytes) -> msgspec.Struct:
