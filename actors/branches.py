@@ -54,7 +54,9 @@ class Branches:
         ledger = self._ledger
         if ledger.run_tasks.get(run.run_id) or ledger.run_escalations.get(run.run_id):
             return ledger.settle(run, d)
-        waiting = sorted(j for j, got in run.arrived.items() if got and j not in run.joined)
+        waiting = run.arrived and sorted(
+            j for j, got in run.arrived.items() if got and j not in run.joined
+        )
         if waiting:  # unreachable for a config check_config accepts; never wait unseen
             reason = f"join {waiting[0]} waits for branches that ended without reaching it"
             return ledger.end_run(run, "failed", d, reason=reason)
