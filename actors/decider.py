@@ -20,8 +20,9 @@ from typing import Any
 import msgspec
 from handoffs.actors.branches import Branches
 from handoffs.actors.checks import ValidOutput, check_gates, check_tags, effective_quality
-from handoffs.actors.decision import Capacity, Decision, LiveTask, Start, StoreReader
+from handoffs.actors.decision import Capacity, Decision, Later, LiveTask, Start, StoreReader
 from handoffs.actors.events import (
+    ApprovalExpired,
     Cancel,
     DeciderEvent,
     LeaseExpired,
@@ -114,6 +115,8 @@ class Decider:
                     self._requests.role_down(role, reason, d)
                 case RoleUp(role):
                     self._requests.role_up(role, d)
+                case ApprovalExpired(escalation_id):
+                    self._requests.approval_expired(escalation_id, d)
                 case _:
                     raise TypeError(f"not an event the decider decides: {event!r}")
         except BaseException:
@@ -154,6 +157,19 @@ class Decider:
     def load(self, runs: list[Run], escalations: list[Escalation], tasks: list[TaskRecord]) -> None:
         """Memory from the store: active runs, open escalations, pending tasks."""
         self.ledger.load(runs, escalations, tasks)
+
+    def timers(self, now: float) -> list[Later]:
+        """After a (re)load: the timers of open approvals (stages people review with a
+        ``timeout``), for the time each has left."""
+        ledger = self.ledger
+        later: list[Later] = []
+        for escalation in ledger.escalations.values():
+            stage = ledger.pipelines.stages.get((escalation.pipeline, escalation.stage))
+            if escalation.reason != "approval" or stage is None or stage.spec.timeout is None:
+                continue
+            left = escalation.created_at + stage.spec.timeout - now
+            later.append(Later(ApprovalExpired(escalation.id), max(0.0, left)))
+        return later
 
     def cut_short(self, now: float) -> Decision | None:
         """After a restart: every task written running may have been on an agent when the

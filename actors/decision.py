@@ -22,6 +22,7 @@ __all__ = [
     "Decision",
     "Effect",
     "Health",
+    "Later",
     "LiveTask",
     "Queue",
     "Start",
@@ -103,7 +104,18 @@ class Health:
         self.event = event
 
 
-Effect = Start | Queue | Withdraw | Health
+class Later:
+    """After the commit: decide ``event`` again in ``delay`` seconds (a timer)."""
+
+    __match_args__ = ("event", "delay")
+    __slots__ = ("delay", "event")
+
+    def __init__(self, event: Any, delay: float) -> None:
+        self.event = event
+        self.delay = delay
+
+
+Effect = Start | Queue | Withdraw | Health | Later
 
 
 class Decision:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pykka import Future
 
 __all__ = [
+    "ApprovalExpired",
     "Cancel",
     "DeciderEvent",
     "HealthEvent",
@@ -75,6 +76,13 @@ class Resolve(msgspec.Struct, frozen=True, tag=True):
     #: "Edit and approve": the person's own output for the stage in question (approve only),
     #: validated against its contract by the caller.
     output: ValidOutput | None = None
+
+
+class ApprovalExpired(msgspec.Struct, frozen=True, tag=True):
+    """Timer -> orchestrator: a stage people review waited its ``timeout`` for a person
+    (it matters only if the approval is still open)."""
+
+    escalation_id: str
 
 
 class Cancel(msgspec.Struct, frozen=True, tag=True):
@@ -144,4 +152,5 @@ DeciderEvent = (
     | QueueExpired
     | RoleDown
     | RoleUp
+    | ApprovalExpired
 )

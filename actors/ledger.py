@@ -18,6 +18,7 @@ from handoffs.actors.decision import (
     Capacity,
     Decision,
     Health,
+    Later,
     LiveTask,
     Queue,
     Start,
@@ -25,7 +26,7 @@ from handoffs.actors.decision import (
     Withdraw,
     render_instruction,
 )
-from handoffs.actors.events import HealthEvent
+from handoffs.actors.events import ApprovalExpired, HealthEvent
 from handoffs.actors.pipelines import HUMAN, Pipelines, Stage
 from handoffs.actors.topology import item_key
 from handoffs.messages import (
@@ -189,7 +190,7 @@ class Ledger:
         role = stage.spec.role
         if role == HUMAN:  # no agent: a person approves, revises or cancels in the inbox
             target = stage.spec.on_reject
-            return self.escalate(
+            run = self.escalate(
                 run,
                 stage_name,
                 "approval",
@@ -202,6 +203,10 @@ class Ledger:
                 feedback=feedback or [],
                 item=item,
             )
+            if stage.spec.timeout is not None and run.escalation_id is not None:
+                expired = ApprovalExpired(run.escalation_id)
+                d.effects.append(Later(expired, stage.spec.timeout))
+            return run
         if role in self.down:
             return self.escalate(
                 run,

@@ -25,7 +25,9 @@ from handoffs.actors.committer import Entry, GroupCommitter, commit
 from handoffs.actors.decider import Decider
 from handoffs.actors.decision import (
     Decision,
+    Effect,
     Health,
+    Later,
     LiveTask,
     Queue,
     Start,
@@ -40,6 +42,7 @@ from handoffs.actors.pipelines import Pipelines
 from handoffs.actors.protocol import (
     ActorExited,
     ActorStarted,
+    ApprovalExpired,
     Cancel,
     CommitDone,
     Drain,
@@ -176,6 +179,8 @@ class Orchestrator(ThreadActor):
                 if self.commit_now() is not None:  # the store refused: as they are
                     self._recover(soft=True)
                     return
+        for timer in self._decider.timers(now):
+            self._perform(timer)
         for live in pending:
             holder = held.get((live.record.task_id, live.record.attempt))
             if holder is not None:
@@ -213,7 +218,7 @@ class Orchestrator(ThreadActor):
             self._decide(message)
             return
         match message:
-            case Submit() | Resolve() | Cancel():
+            case Submit() | Resolve() | Cancel() | ApprovalExpired():
                 self._decide(message)
             case LeaseExpired(task_id, attempt):
                 live = self._ledger.tasks.get(task_id)
@@ -355,7 +360,7 @@ class Orchestrator(ThreadActor):
             self._waiters.notify()
         self._check_drained()
 
-    def _perform(self, effect: Start | Queue | Withdraw | Health) -> None:
+    def _perform(self, effect: Effect) -> None:
         match effect:
             case Start(live):
                 self._router.started(live)
@@ -363,6 +368,9 @@ class Orchestrator(ThreadActor):
                 self._router.dispatch_later(live, delay)
             case Withdraw(live):
                 self._router.withdraw(live)
+            case Later(event, delay):
+                ref = self.actor_ref
+                self._timers.call_later(delay, lambda: ref.tell(event))
             case Health(event):
                 supervisor = self.supervisor
                 if supervisor is not None:

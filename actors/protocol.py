@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pykka
 from handoffs.actors.events import (
+    ApprovalExpired,
     Cancel,
     HealthEvent,
     LeaseExpired,
@@ -28,6 +29,7 @@ from handoffs.messages import Task
 __all__ = [
     "ActorExited",
     "ActorStarted",
+    "ApprovalExpired",
     "Cancel",
     "CommitDone",
     "Drain",
@@ -112,7 +114,8 @@ class Drain(msgspec.Struct, frozen=True, tag=True):
 
 
 OrchestratorMessage = (
-    TaskDone
+    ApprovalExpired
+    | TaskDone
     | TaskFailed
     | CommitDone
     | Submit

@@ -110,7 +110,7 @@ class Requests:
         told = [*human, *escalation.feedback][:100]
         if msg.action == "cancel":
             ledger.end_run(run, "cancelled", d, reason=text or "cancelled by a person")
-        elif escalation.reason == "approval":
+        elif escalation.reason in ("approval", "approval_timeout"):
             self._approval(run, escalation, msg, human, d)
         elif msg.output is not None:
             run = self._edited(run, escalation, msg.output, human, d)
@@ -243,6 +243,38 @@ class Requests:
                 raise RunNotFound(msg.run_id)
             raise RunFinished(msg.run_id, stored.state)
         d.reply = ledger.end_run(run, "cancelled", d, reason=msg.reason)
+
+    def approval_expired(self, escalation_id: str, d: Decision) -> None:
+        """Nobody acted on an approval within its stage's ``timeout``: it becomes an
+        escalation of its own (``approval_timeout``: counted, alerted on); a person still
+        approves, revises or cancels it the same way."""
+        ledger = self._ledger
+        escalation = ledger.escalations.get(escalation_id)
+        if escalation is None or escalation.reason != "approval":
+            return  # acted on in time
+        timeout = ledger.pipelines.stage(escalation.pipeline, escalation.stage).spec.timeout
+        said = f"nobody acted on {escalation.stage} within {timeout or 0:g}s: {escalation.summary}"
+        expired = msgspec.structs.replace(
+            escalation, reason="approval_timeout", summary=said[:20_000]
+        )
+        d.batch.put_escalation(expired, was="open")
+        ledger.escalations[escalation_id] = expired
+        d.batch.event(
+            "run.escalated",
+            run_id=escalation.run_id,
+            pipeline=escalation.pipeline,
+            stage=escalation.stage,
+            detail=f"approval_timeout: {said}"[:20_000],
+        )
+        ledger.health(
+            d,
+            "escalation",
+            pipeline=escalation.pipeline,
+            stage=escalation.stage,
+            run_id=escalation.run_id,
+            reason="approval_timeout",
+        )
+        d.settles = True
 
     def role_down(self, role: str, reason: str, d: Decision) -> None:
         """Escalate every run waiting on ``role``; their work stays durably in the store."""

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from handoffs.actors.errors import StoreUnavailable
 from handoffs.actors.protocol import (
+    ApprovalExpired,
     Cancel,
     Drain,
     LeaseExpired,
@@ -159,7 +160,13 @@ class Stall:
                     reply.set_exception(exc_info=(type(error), error, None))
                 return True
             case (
-                TaskDone() | TaskFailed() | LeaseExpired() | QueueExpired() | RoleDown() | RoleUp()
+                TaskDone()
+                | TaskFailed()
+                | LeaseExpired()
+                | QueueExpired()
+                | RoleDown()
+                | RoleUp()
+                | ApprovalExpired()
             ):
                 self.held.append(message)
                 return True

@@ -34,6 +34,7 @@ EscalationReason = Literal[
     "unrecoverable",
     "queue_timeout",
     "approval",
+    "approval_timeout",
 ]
 EscalationState = Literal["open", "resolved"]
 ResolutionAction = Literal["approve", "revise", "cancel"]

@@ -19,7 +19,16 @@ from collections.abc import Callable
 from typing import Any
 
 from handoffs.actors.decider import Decider
-from handoffs.actors.decision import Decision, Health, LiveTask, Queue, Start, Withdraw
+from handoffs.actors.decision import (
+    Decision,
+    Effect,
+    Health,
+    Later,
+    LiveTask,
+    Queue,
+    Start,
+    Withdraw,
+)
 from handoffs.actors.events import (
     Cancel,
     LeaseExpired,
@@ -206,6 +215,8 @@ class World:
                     self._dispatch(live)
             case "person":
                 self._person(payload)
+            case "event":
+                self._decide(payload)
             case "cancel":
                 run = next(
                     (
@@ -306,7 +317,7 @@ class World:
                     self._at(self.rng.uniform(1, 30), "person", e[0].id)
         self._invariants.committed(self, group)
 
-    def _perform(self, effect: Start | Queue | Withdraw | Health) -> None:
+    def _perform(self, effect: Effect) -> None:
         match effect:
             case Start(live):
                 self.release(live.record.role)
@@ -322,6 +333,8 @@ class World:
                 key = (live.record.task_id, live.record.attempt)
                 if key in self.held:
                     self._free(key)
+            case Later(event, delay):
+                self._at(delay, "event", event)
             case Health():
                 pass
 
@@ -457,6 +470,8 @@ class World:
                 self._dispatch(live)
         for escalation in store.open_escalations():
             self._at(self.rng.uniform(1, 30), "person", escalation.id)
+        for timer in self.decider.timers(self.now):
+            self._perform(timer)
 
     def _commit_recovery(self) -> None:
         group, self.open = self.open, []

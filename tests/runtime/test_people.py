@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import fakes
 import msgspec
 import pytest
 from handoffs.actors import config_problems
-from handoffs.messages import BUNDLED_CONTRACTS, ContractRegistry, RoleSpec
+from handoffs.messages import BUNDLED_CONTRACTS, ContractRegistry, Event, RoleSpec
 from runtime_support import OpenRuntime, approval_config
 
 from handoffs import InvalidInput, Runtime
@@ -101,3 +103,33 @@ def test_the_config_says_what_a_stage_people_review_needs() -> None:
         "pipelines.content.stages.approve.output: a stage people review (role 'human') "
         "outputs Verdict",
     ]
+
+
+def test_an_approval_nobody_acts_on_within_its_timeout_escalates(
+    open_runtime: OpenRuntime,
+) -> None:
+    config = approval_config()
+    stages = dict(config.pipelines["content"].stages)
+    stages["approve"] = msgspec.structs.replace(stages["approve"], timeout=0.2)
+    content = msgspec.structs.replace(config.pipelines["content"], stages=stages)
+    runtime = open_runtime(msgspec.structs.replace(config, pipelines={"content": content}))
+    expired = threading.Event()
+
+    def watch(events: list[Event]) -> None:
+        if any(e.detail.startswith("approval_timeout: ") for e in events):
+            expired.set()
+
+    unsubscribe = runtime.store.subscribe(watch)
+    run_id = runtime.submit("content", {"topic": "bees"}).run_id
+    assert expired.wait(WAIT)
+    unsubscribe()
+    run = runtime.wait(run_id, WAIT)
+    escalation = runtime.store.get_escalation(run.escalation_id or "")
+    assert escalation is not None
+    assert (escalation.reason, escalation.state) == ("approval_timeout", "open")
+    assert escalation.summary == (
+        "nobody acted on approve within 0.2s: Check the draft about bees."
+    )
+    runtime.resolve(escalation.id, "approve")  # a person still approves it as an approval
+    assert runtime.wait(run_id, WAIT).state == "completed"
+    assert [h.produced_by for h in runtime.handoffs(run_id) if h.stage == "approve"] == ["person"]

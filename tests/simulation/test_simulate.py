@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import handoffs.examples
+import msgspec
 import pytest
 from handoffs.actors.decision import Decision, LiveTask
 from handoffs.actors.ledger import Ledger
@@ -96,7 +97,13 @@ def test_the_command_reports_the_seeds_and_that_every_invariant_held() -> None:
     assert lines[1] == "every invariant held"
 
 
-def test_stages_people_review_keep_every_invariant() -> None:
-    report = simulate(approval_config(), seeds=60, runs=20)
+@pytest.mark.parametrize("timeout", [None, 5.0])
+def test_stages_people_review_keep_every_invariant(timeout: float | None) -> None:
+    config = approval_config()
+    stages = dict(config.pipelines["content"].stages)
+    stages["approve"] = msgspec.structs.replace(stages["approve"], timeout=timeout)
+    content = msgspec.structs.replace(config.pipelines["content"], stages=stages)
+    config = msgspec.structs.replace(config, pipelines={**config.pipelines, "content": content})
+    report = simulate(config, seeds=60, runs=20)
     assert report.violation is None, report.violation
     assert report.completed > report.runs * 0.7
