@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 
 from handoffs.console.figures import health_figures
-from handoffs.console.views import decode_payload, timeline
+from handoffs.console.views import decode_payload, sections, timeline
 from handoffs.daemon.wire import ID_WHOLE
 from handoffs.messages import Escalation, RunState
 
@@ -98,7 +98,9 @@ def build_pages(console: Console) -> list[HTTPRouteHandler]:
             "run.html",
             title=f"Run {run_id}",
             run=found,
-            entries=timeline(console.runtime.handoffs(run_id)),
+            sections=sections(
+                timeline(console.runtime.handoffs(run_id), console.runtime.config.pipelines)
+            ),
             escalation=escalation,
         )
 
@@ -142,8 +144,14 @@ def _inbox_item(console: Console, escalation: Escalation) -> dict[str, Any]:
     store = console.store
     last = store.get_artifact(escalation.artifact_id) if escalation.artifact_id else None
     history = [h for h in (store.get_artifact(i) for i in escalation.history[-20:]) if h]
+    stage = console.runtime.config.pipelines.stages.get((escalation.pipeline, escalation.stage))
+    # A map branch's escalation: the branch of its item (``section[2]``).
+    branch = None
+    if stage is not None and stage.branch is not None and escalation.item is not None:
+        branch = f"{stage.branch}[{escalation.item}]"
     return {
         "escalation": escalation,
+        "branch": branch,
         "last": last,
         "payload": decode_payload(last) if last is not None else None,
         "history": history,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_daemon import TOKEN, ConsoleDaemon
+from console_daemon import FANOUT_CONFIG, TOKEN, ConsoleDaemon
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,16 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleDaemon]:
 def token_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleDaemon]:
     """A daemon with a token, shared by a test module."""
     instance = ConsoleDaemon(tmp_path_factory.mktemp("console-token"), token=TOKEN)
+    try:
+        yield instance.wait_ready()
+    finally:
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def fan_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleDaemon]:
+    """A daemon running the fan-out config, shared by a test module."""
+    instance = ConsoleDaemon(tmp_path_factory.mktemp("console-fanout"), config=FANOUT_CONFIG)
     try:
         yield instance.wait_ready()
     finally:

@@ -19,6 +19,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "console.toml"
+#: A config with fan-out (branches, a map branch) and its agents (``fanout_agents.py``).
+FANOUT_CONFIG = HERE / "fanout.toml"
 START_SECONDS = 30.0
 TOKEN = "console-test-token-0123456789"
 
@@ -46,7 +48,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 
 class ConsoleDaemon:
     """One daemon and an API client for it (with the token when it has one)."""
 
-    def __init__(self, root: Path, *, token: str | None = None) -> None:
+    def __init__(self, root: Path, *, token: str | None = None, config: Path = CONFIG) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,7 +70,7 @@ class ConsoleDaemon:
                 "handoffs",
                 "serve",
                 "--config",
-                str(CONFIG),
+                str(config),
                 "--data",
                 str(root / "kb"),
                 "--port",
