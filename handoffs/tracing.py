@@ -15,14 +15,18 @@ commit is a ``commit`` span of its own, linked to the runs it wrote.
 
 Off by default: until :func:`enable`, the agents and the committer read one attribute per
 task and per commit, and nothing else. Process-wide, like OpenTelemetry's own provider.
+:func:`enable_from_environment` (``handoffs serve --tracing``) builds the SDK provider and
+its exporter from the standard ``OTEL_*`` variables.
 """
 
 from __future__ import annotations
 
 import contextvars
+import importlib
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -50,7 +54,16 @@ else:
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["Tracing", "TracingUnavailable", "context_of", "disable", "enable", "trace_id_of"]
+__all__ = [
+    "EnvironmentTracing",
+    "Tracing",
+    "TracingUnavailable",
+    "context_of",
+    "disable",
+    "enable",
+    "enable_from_environment",
+    "trace_id_of",
+]
 
 #: Links a commit span keeps to the runs it wrote (a group holds up to ~32 decisions).
 MAX_COMMIT_LINKS = 64
@@ -285,3 +298,95 @@ def disable() -> None:
     with _lock:
         HOOKS.attempts = None
         HOOKS.commits = None
+
+
+#: The OTLP span exporters by ``OTEL_EXPORTER_OTLP_PROTOCOL`` (the package
+#: ``opentelemetry-exporter-otlp`` has both; the spec's default is http/protobuf).
+_OTLP: dict[str, str] = {
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+}
+
+
+class EnvironmentTracing(msgspec.Struct, frozen=True):
+    """Tracing as :func:`enable_from_environment` set it up: ``provider`` (flushed and shut
+    down by :meth:`stop`), and ``exporter``, what it sends spans with, for the log."""
+
+    provider: Any
+    exporter: str
+
+    def stop(self) -> None:
+        """Stop tracing, export the spans still buffered, and shut the exporter down."""
+        disable()
+        self.provider.shutdown()
+
+
+def _exporter(environ: Mapping[str, str]) -> tuple[Any, str]:
+    """The span exporter the ``OTEL_*`` variables ask for (``None``: export nothing)."""
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    kind = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
+    if kind == "none":
+        return None, "none (OTEL_TRACES_EXPORTER=none)"
+    if kind == "console":
+        return ConsoleSpanExporter(), "console (stdout)"
+    if kind != "otlp":
+        raise TracingUnavailable(
+            f"OTEL_TRACES_EXPORTER={kind!r}: handoffs serve exports with otlp, console or none"
+        )
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if protocol not in _OTLP:
+        raise TracingUnavailable(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: use http/protobuf or grpc"
+        )
+    try:
+        module = importlib.import_module(_OTLP[protocol])
+    except ImportError:
+        # Spans still show somewhere rather than nowhere; the log line says why.
+        return ConsoleSpanExporter(), (
+            "console (stdout): opentelemetry-exporter-otlp is not installed"
+        )
+    # The exporter reads its endpoint, headers, timeout... from the OTEL_EXPORTER_OTLP_* ones.
+    return module.OTLPSpanExporter(), f"otlp ({protocol})"
+
+
+def enable_from_environment(
+    environ: Mapping[str, str] | None = None, *, set_global: bool = True
+) -> EnvironmentTracing:
+    """Enable tracing into a new SDK ``TracerProvider`` set up from the standard ``OTEL_*``
+    variables: its resource (``OTEL_SERVICE_NAME``, default ``handoffs``;
+    ``OTEL_RESOURCE_ATTRIBUTES``), its sampler (``OTEL_TRACES_SAMPLER``), and its exporter
+    (``OTEL_TRACES_EXPORTER``: ``otlp``, the default, with ``opentelemetry-exporter-otlp``
+    installed, over ``OTEL_EXPORTER_OTLP_PROTOCOL`` to ``OTEL_EXPORTER_OTLP_ENDPOINT``...;
+    a console exporter without that package; ``console``; ``none``). ``set_global`` makes it
+    the process's global provider too, so the agents' own spans reach the same exporter.
+
+    Raises:
+        TracingUnavailable: the otel extra is missing, or a variable names an exporter or
+            protocol there is none of.
+    """
+    if _MISSING is not None:
+        raise TracingUnavailable(_MISSING)
+    try:
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.trace import TracerProvider as SdkProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        raise TracingUnavailable(
+            "the OpenTelemetry SDK is not installed: pip install 'handoffs[otel]'"
+        ) from None
+    exporter, said = _exporter(os.environ if environ is None else environ)
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "handoffs"}))
+    provider = SdkProvider(resource=resource)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if set_global:
+        trace.set_tracer_provider(provider)
+    enable(provider)
+    return EnvironmentTracing(provider, said)

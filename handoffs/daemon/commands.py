@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from handoffs.daemon.client import Client
     from handoffs.daemon.wire import EscalationList, RunList
     from handoffs.messages import ResolutionAction
+    from handoffs.tracing import EnvironmentTracing
 
 __all__ = ["DAEMON_COMMANDS"]
 
@@ -187,6 +188,13 @@ def _read_input(text: str) -> dict[str, Any]:
     is_flag=True,
     help="Compact the store (rewrite it without free pages) before opening it.",
 )
+@click.option(
+    "--tracing",
+    is_flag=True,
+    envvar="HANDOFFS_TRACING",
+    help="Export OpenTelemetry traces (the otel extra) as the OTEL_* variables say: OTLP "
+    "with opentelemetry-exporter-otlp installed, else to stdout. Also $HANDOFFS_TRACING=1.",
+)
 @app_dir_option()
 def serve(
     config: Path,
@@ -198,6 +206,7 @@ def serve(
     shutdown_timeout: float,
     log_level: str,
     compact_on_start: bool,
+    tracing: bool,
     app_dir: Path | None,
 ) -> None:
     """Host a runtime behind the HTTP API until SIGTERM or SIGINT.
@@ -219,13 +228,40 @@ def serve(
         shutdown_timeout=shutdown_timeout,
         compact_on_start=compact_on_start,
     )
-    with on_sys_path(app_dir if app_dir is not None else config.parent) as directory:
-        try:
-            status = run_server(options)
-        except ServeError as exc:
-            click.echo(f"error: {import_hint(str(exc), directory)}", err=True)
-            sys.exit(1)
+    traced = _start_tracing() if tracing else None
+    try:
+        with on_sys_path(app_dir if app_dir is not None else config.parent) as directory:
+            try:
+                status = run_server(options)
+            except ServeError as exc:
+                click.echo(f"error: {import_hint(str(exc), directory)}", err=True)
+                sys.exit(1)
+    finally:
+        if traced is not None:
+            traced.stop()  # exports the spans still buffered
     sys.exit(status)
+
+
+def _start_tracing() -> EnvironmentTracing:
+    """``--tracing``: tracing on, from the OTEL_* variables; a clear error without the extra."""
+    import logging
+
+    from handoffs.daemon.logs import log_event
+    from handoffs.tracing import TracingUnavailable, enable_from_environment
+
+    try:
+        traced = enable_from_environment()
+    except TracingUnavailable as exc:
+        click.echo(f"error: --tracing: {exc}", err=True)
+        sys.exit(1)
+    log_event(
+        logging.getLogger("handoffs.daemon"),
+        logging.INFO,
+        "tracing",
+        f"tracing on, exporting to {traced.exporter}",
+        exporter=traced.exporter,
+    )
+    return traced
 
 
 # ----------------------------------------------------------------- client
