@@ -36,18 +36,22 @@ class Branches:
         nexts = ledger.pipelines.stage(run.pipeline, stage).targets
         if not nexts:
             return self.branch_end(run, d)
+        started = False  # whether a target took over (else this branch ends here)
         for target in nexts:
             spec = ledger.pipelines.stage(run.pipeline, target)
             if spec.spec.join is not None:
-                run = self._arrive(run, item_key(stage, item), target, d)
+                run, fired = self._arrive(run, item_key(stage, item), target, d)
             elif spec.spec.for_each is not None:
-                run = self._start_map(run, target, d)
+                run, fired = self._start_map(run, target, d)
             elif spec.mapped is not None:
                 value = self.item_value(run, spec.mapped, item)
-                run = ledger.new_task(run, target, d, item=item, item_value=value)
+                run, fired = ledger.new_task(run, target, d, item=item, item_value=value), True
             else:
-                run = ledger.new_task(run, target, d)
-        return run
+                run, fired = ledger.new_task(run, target, d), True
+            if run.state not in ("running", "escalated"):
+                return run  # it ended (a list over max_items)
+            started = started or fired
+        return run if started else self.branch_end(run, d)
 
     def branch_end(self, run: Run, d: Decision) -> Run:
         """A branch has nothing more to do: the run completes when no other has either."""
@@ -88,28 +92,29 @@ class Branches:
             known = ledger.payloads[artifact_id] = (value, handoff.quality)
         return list(getattr(known[0], field, None) or [])
 
-    def _start_map(self, run: Run, stage: str, d: Decision) -> Run:
+    def _start_map(self, run: Run, stage: str, d: Decision) -> tuple[Run, bool]:
         """One task of ``stage`` per item of its ``for_each`` list (none: its branch arrives
-        at its join at once)."""
+        at its join at once); whether something started."""
         ledger = self._ledger
         spec = ledger.pipelines.stage(run.pipeline, stage).spec
         items = self._items(run, stage)
         if len(items) > spec.max_items:
             reason = f"{stage}: {len(items)} items in {spec.for_each}, over max_items"
-            return ledger.end_run(run, "failed", d, reason=f"{reason} {spec.max_items}")
+            return ledger.end_run(run, "failed", d, reason=f"{reason} {spec.max_items}"), False
         run = ledger.put_run(run, d, items={**run.items, stage: len(items)})
         for i, value in enumerate(items):
             run = ledger.new_task(run, stage, d, item=i, item_value=value)
         if items:
-            return run
+            return run, True
         join = ledger.pipelines.shapes[run.pipeline].joins.get(stage)
-        return self.branch_end(run, d) if join is None else self._check_join(run, join, d)
+        return (run, False) if join is None else self._check_join(run, join, d)
 
     # ----------------------------------------------------------------- joins
 
-    def _arrive(self, run: Run, key: str, join: str, d: Decision) -> Run:
+    def _arrive(self, run: Run, key: str, join: str, d: Decision) -> tuple[Run, bool]:
+        """A branch reaches ``join``; whether the join started."""
         if join in run.joined:  # it started without this branch, which ends here
-            return self.branch_end(run, d)
+            return run, False
         got = run.arrived.get(join, [])
         if key not in got:
             got = [*got, key]
@@ -132,7 +137,7 @@ class Branches:
             keys.extend(item_key(stage, i) for i in range(count))
         return keys
 
-    def _check_join(self, run: Run, join: str, d: Decision) -> Run:
+    def _check_join(self, run: Run, join: str, d: Decision) -> tuple[Run, bool]:
         ledger = self._ledger
         expected = self._expected(run, join)
         rule = ledger.pipelines.stage(run.pipeline, join).spec.join
@@ -145,12 +150,12 @@ class Branches:
             need = 1 if rule == "any" else getattr(rule, "quorum", 1)
             ready = len(got & set(expected)) >= min(need, len(expected))
         if not ready:
-            return self.branch_end(run, d)
+            return run, False
         arrived = {j: keys for j, keys in run.arrived.items() if j != join}
         run = msgspec.structs.replace(run, arrived=arrived, joined=[*run.joined, join])
         if rule != "all":
             self._withdraw_branches(run, join, d)
-        return ledger.new_task(run, join, d)
+        return ledger.new_task(run, join, d), True
 
     def _withdraw_branches(self, run: Run, join: str, d: Decision) -> None:
         """``join`` started without some of its branches: they stop (tasks withdrawn, open

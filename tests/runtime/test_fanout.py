@@ -209,3 +209,20 @@ def test_a_map_config_keeps_every_invariant_under_simulated_faults() -> None:
     report = simulate(map_config(), seeds=60, runs=20)
     assert report.violation is None, report.violation
     assert report.completed > report.runs * 0.7
+
+
+def test_a_join_named_before_its_other_branch_waits_for_it(open_runtime: OpenRuntime) -> None:
+    # research -> [publish (the join), write]; write -> publish: research reaches the join
+    # before write has even started, and the join must wait for it, not end the run.
+    config = fan_config()
+    stages = dict(config.pipelines["p"].stages)
+    stages["research"] = msgspec.structs.replace(stages["research"], next=["publish", "write"])
+    stages["write"] = msgspec.structs.replace(stages["write"], next="publish")
+    for name in ("review", "faq"):
+        stages.pop(name)
+    pipeline = msgspec.structs.replace(config.pipelines["p"], stages=stages)
+    runtime = open_runtime(msgspec.structs.replace(config, pipelines={"p": pipeline}))
+    run_id = runtime.submit("p", {"topic": "bees"}).run_id
+    assert runtime.wait(run_id, WAIT).state == "completed"
+    (publish,) = received(run_id, "publish")
+    assert sorted(publish.inputs) == ["research", "write"]
