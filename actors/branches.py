@@ -18,7 +18,7 @@ import msgspec
 from handoffs.actors.decision import Decision
 from handoffs.actors.ledger import Ledger
 from handoffs.actors.topology import item_key
-from handoffs.messages import Resolution, Run, decode_msgpack
+from handoffs.messages import Run, decode_msgpack
 
 __all__ = ["Branches"]
 
@@ -165,15 +165,10 @@ class Branches:
         inbound = pipelines.shapes[run.pipeline].inbound.get(join, [])
         branches = {pipelines.stage(run.pipeline, s).branch for s in inbound} - {None}
         why = f"join {join} went on without this branch"
-        for task_id in sorted(ledger.run_tasks.get(run.run_id, ())):
-            live = ledger.tasks[task_id]
-            if pipelines.stage(run.pipeline, live.record.stage).branch in branches:
-                ledger.finish_task(live, d, error=why, withdraw=True)
-        for escalation_id in sorted(ledger.run_escalations.get(run.run_id, ())):
-            escalation = ledger.escalations[escalation_id]
-            if pipelines.stage(run.pipeline, escalation.stage).branch in branches:
-                resolution = Resolution(action="cancel", feedback=why, at=d.now)
-                ledger.close_escalation(
-                    msgspec.structs.replace(escalation, state="resolved", resolution=resolution),
-                    d,
-                )
+        ledger.stop(
+            run.run_id,
+            d,
+            error=why,
+            feedback=why,
+            only=lambda stage: pipelines.stage(run.pipeline, stage).branch in branches,
+        )

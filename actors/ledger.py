@@ -140,15 +140,7 @@ class Ledger:
         """The run ends ``state``; whatever of it is still going (other branches' tasks, their
         open escalations) stops with it."""
         why = f"run {state}" + (f": {reason}" if reason else "")
-        for task_id in sorted(self.run_tasks.get(run.run_id) or ()):
-            self.finish_task(self.tasks[task_id], d, error=why, withdraw=True)
-        for escalation_id in sorted(self.run_escalations.get(run.run_id) or ()):
-            escalation = self.escalations[escalation_id]
-            said = (reason or f"run {state}")[:20_000]
-            resolution = Resolution(action="cancel", feedback=said, at=d.now)
-            self.close_escalation(
-                msgspec.structs.replace(escalation, state="resolved", resolution=resolution), d
-            )
+        self.stop(run.run_id, d, error=why, feedback=reason or f"run {state}")
         run = self.put_run(run, d, state=state, stage=None, reason=reason)
         d.batch.event(f"run.{state}", run_id=run.run_id, pipeline=run.pipeline, detail=reason or "")
         d.run_revisions.append(sum(run.revisions.values()))
@@ -158,6 +150,31 @@ class Ledger:
         self.run_escalations.pop(run.run_id, None)
         d.settles = True
         return run
+
+    def stop(
+        self,
+        run_id: str,
+        d: Decision,
+        *,
+        error: str,
+        feedback: str,
+        only: Callable[[str], bool] | None = None,
+    ) -> None:
+        """What of the run is still going stops: its live tasks are finished with
+        ``error`` (their agents told after the commit) and its open escalations closed as
+        cancelled with ``feedback``; those of the stages ``only`` accepts, if given."""
+        for task_id in sorted(self.run_tasks.get(run_id) or ()):
+            live = self.tasks[task_id]
+            if only is None or only(live.record.stage):
+                self.finish_task(live, d, error=error, withdraw=True)
+        for escalation_id in sorted(self.run_escalations.get(run_id) or ()):
+            escalation = self.escalations[escalation_id]
+            if only is None or only(escalation.stage):
+                resolution = Resolution(action="cancel", feedback=feedback[:20_000], at=d.now)
+                self.close_escalation(
+                    msgspec.structs.replace(escalation, state="resolved", resolution=resolution),
+                    d,
+                )
 
     def settle(self, run: Run, d: Decision) -> Run:
         """Store ``run`` (if it changed since it was stored), escalated while it has an open
