@@ -243,7 +243,7 @@ class Decider:
         feedback: list[Feedback] | None = None,
         latest: bool = False,
     ) -> tuple[Run, Handoff]:
-        """Record the agent's output as a handoff (see ``Ledger.record``)."""
+        """Record the agent's output as a handoff (see ``recording.record``)."""
         rec = answer.live.record
         return record(
             self.ledger,

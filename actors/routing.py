@@ -152,7 +152,6 @@ class Router:
             return
         if rec.state != "running":
             if self.reserve(rec.role):
-                live.slot = STARTING
                 self._start(live)
             else:
                 self.dispatcher.enqueue(rec.role, rec.task_id)
@@ -178,7 +177,6 @@ class Router:
                 if not self.reserve(role):
                     return
                 queue.popleft()
-                live.slot = STARTING
                 self._start(live)
                 continue
             slot = self.dispatcher.pick(role)
