@@ -67,8 +67,21 @@ def simulate_seed(
     trace: bool = False,
 ) -> World:
     """Run one seed; raises :class:`~handoffs.simulation.world.Violation`."""
+    world = _world(loaded, seed, steps, runs, profile, trace)
+    world.run()
+    return world
+
+
+def _world(
+    loaded: LoadedConfig,
+    seed: int,
+    steps: int,
+    runs: int,
+    profile: Profile | None,
+    trace: bool,
+) -> World:
     pipelines = loaded.pipelines
-    world = World(
+    return World(
         pipelines,
         Outputs(loaded.registry, seed),
         seed,
@@ -78,8 +91,6 @@ def simulate_seed(
         invariants=Invariants(pipelines),
         trace=trace,
     )
-    world.run()
-    return world
 
 
 def simulate(
@@ -143,17 +154,11 @@ def _replay(
     message: str,
 ) -> SimulationViolation:
     """The same seed again, tracing, to show the events up to the violation."""
-    world: World | None = None
+    world = _world(loaded, seed, steps, runs, profile, trace=True)
     try:
-        world = simulate_seed(loaded, seed, steps=steps, runs=runs, profile=profile, trace=True)
+        world.run()
     except Violation as exc:
         message = str(exc)
-        tb = exc.__traceback__
-        while tb is not None:  # the world that raised, for its trace
-            candidate = tb.tb_frame.f_locals.get("self")
-            if isinstance(candidate, World):
-                world = candidate
-            tb = tb.tb_next
-    step = world.step if world is not None else 0
-    trace = list(world.trace) if world is not None else []
-    return SimulationViolation(seed=seed, step=step, steps=steps, message=message, trace=trace)
+    return SimulationViolation(
+        seed=seed, step=world.step, steps=steps, message=message, trace=list(world.trace)
+    )
