@@ -53,6 +53,8 @@ from handoffs.messages import (
 )
 from handoffs.store.batch import IdempotencyRecord
 
+from handoffs.simulation.store import SimStore
+
 __all__ = [
     "CONFIG",
     "FAN_CONFIG",
@@ -202,56 +204,31 @@ _DECODERS: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {
 }
 
 
-class FakeStore:
-    """The committed records, by id (a ``StoreReader``)."""
+class FakeStore(SimStore):
+    """The committed records, by id (a ``StoreReader``): the simulator's store, checking
+    that every record decodes back as the real store would take it."""
 
     def __init__(self) -> None:
-        self.runs: dict[str, Run] = {}
-        self.tasks: dict[str, TaskRecord] = {}
-        self.artifacts: dict[str, Handoff] = {}
-        self.escalations: dict[str, Escalation] = {}
-        self.idempotency: dict[str, IdempotencyRecord] = {}
+        super().__init__()
         self.events: list[str] = []
 
-    def commit(self, d: Decision) -> None:
+    def commit(self, d: Decision) -> None:  # type: ignore[override]
         """Apply ``d``'s batch, as the committer would once its group is durable."""
         b = d.batch
-        for table, key, records in (
-            (self.runs, "run_id", b.runs),
-            (self.tasks, "task_id", b.tasks),
-            (self.artifacts, "id", b.artifacts),
-            (self.escalations, "id", b.escalations),
-        ):
+        for records in (b.runs, b.tasks, b.artifacts, b.escalations):
             for record, data, _ in records:
                 assert _DECODERS[type(record)].decode(data) == record  # what the store takes
-                table[getattr(record, key)] = record  # type: ignore[index]
-        for raw, data in b.idempotency:
-            run_id, digest = msgspec.msgpack.decode(data)
-            self.idempotency[raw.decode()] = IdempotencyRecord(run_id, digest)
+        SimStore.commit(self, [b])
         self.events += [e.type for e in b.events]
 
-    def get_run(self, run_id: str) -> Run | None:
-        return self.runs.get(run_id)
-
-    def get_artifact(self, artifact_id: str) -> Handoff | None:
-        return self.artifacts.get(artifact_id)
-
-    def get_escalation(self, escalation_id: str) -> Escalation | None:
-        return self.escalations.get(escalation_id)
-
-    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
-        return self.idempotency.get(key)
-
-    def run_handoffs(self, run_id: str) -> list[Handoff]:
-        return [h for h in self.artifacts.values() if h.run_id == run_id]
+    @property
+    def idempotency(self) -> dict[str, IdempotencyRecord]:
+        return {key: IdempotencyRecord(*bound) for key, bound in self.keys.items()}
 
     def pending(self) -> tuple[list[Run], list[Escalation], list[TaskRecord]]:
         """What ``Decider.load`` gets after a restart: active runs, open escalations and
         the tasks not done."""
-        runs = [r for r in self.runs.values() if r.state in ("running", "escalated")]
-        open_ = [e for e in self.escalations.values() if e.state == "open"]
-        tasks = [t for t in self.tasks.values() if t.state != "done"]
-        return runs, open_, tasks
+        return self.active_runs(), self.open_escalations(), self.pending_tasks()
 
 
 class FakeCapacity:
