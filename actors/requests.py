@@ -88,8 +88,13 @@ class Requests:
         run = ledger.runs.get(escalation.run_id)
         if run is None:
             raise EscalationResolved(escalation.id, "run moved on")
-        if msg.output is not None and msg.action != "approve":
-            raise InvalidInput(f"output: an edited output comes with approve, not {msg.action}")
+        if msg.output is not None:  # refused before anything changes
+            if msg.action != "approve":
+                raise InvalidInput(f"output: an edited output comes with approve, not {msg.action}")
+            name = escalation.retry_stage or escalation.stage
+            stage = ledger.pipelines.stage(run.pipeline, name)
+            if not isinstance(msg.output.value, stage.contract):
+                raise InvalidInput(f"output: {name} outputs {stage.spec.output}")
         text = msg.feedback[:20_000] if msg.feedback else None  # stored: keep it decodable
         resolved = msgspec.structs.replace(
             escalation,
@@ -196,9 +201,6 @@ class Requests:
         ``retry_stage``) as its accepted, latest handoff."""
         ledger = self._ledger
         name = escalation.retry_stage or escalation.stage
-        stage = ledger.pipelines.stage(run.pipeline, name)
-        if not isinstance(output.value, stage.contract):
-            raise InvalidInput(f"output: {name} outputs {stage.spec.output}")
         quality = effective_quality(output.value, output.quality)
         run, handoff = record(
             ledger,

@@ -17,15 +17,18 @@ from decider_fakes import (
     tasks_written,
     verdict,
 )
+from handoffs.actors.checks import ValidOutput
 from handoffs.actors.errors import (
     EscalationNotFound,
     EscalationResolved,
     IdempotencyConflict,
+    InvalidInput,
     RunFinished,
     RunNotFound,
     UnknownPipeline,
 )
-from handoffs.messages import Feedback, Run
+from handoffs.actors.events import Resolve
+from handoffs.messages import Feedback, QualityMarkers, Run, Verdict, encode_msgpack
 
 # ----------------------------------------------------------------- submit
 
@@ -317,3 +320,18 @@ def test_a_waiting_revision_keeps_the_reviewers_feedback_across_role_down_and_up
     w.role_down("writer")
     w.role_up("writer")
     assert "too short" in [f.issue for f in w.task(run_id).feedback]
+
+
+def test_an_edited_output_of_the_wrong_contract_changes_nothing() -> None:
+    w = World()
+    run_id = w.at_review()
+    while not w.decider.ledger.escalations:  # the review rejects until the loop runs out
+        w.done(run_id, verdict("no"))
+        if not w.decider.ledger.escalations:
+            w.done(run_id, draft())
+    (escalation,) = w.decider.ledger.escalations.values()
+    wrong = Verdict(approved=True)  # write outputs a Draft
+    edit = ValidOutput(wrong, encode_msgpack(wrong), QualityMarkers())
+    with pytest.raises(InvalidInput, match=r"^output: write outputs Draft$"):
+        w.decider.decide(Resolve(escalation.id, "approve", None, None, edit), w.now)
+    assert list(w.decider.ledger.escalations) == [escalation.id]  # still open, in memory
