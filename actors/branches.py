@@ -86,8 +86,8 @@ class Branches:
         known = ledger.payloads.get(artifact_id)
         if known is None:
             handoff = ledger.reader.get_artifact(artifact_id)
-            if handoff is None:
-                return []
+            if handoff is None:  # corrupt data: the run fails with this, never a silent []
+                raise LookupError(f"artifact {artifact_id} ({source}) is missing from the store")
             value = decode_msgpack(handoff.payload, ledger.pipelines.registry.get(handoff.kind))
             known = ledger.payloads[artifact_id] = (value, handoff.quality)
         return list(getattr(known[0], field, None) or [])

@@ -5,6 +5,7 @@ branches. Driven directly: no threads, no pykka, no store (see ``decider_fakes``
 from __future__ import annotations
 
 import msgspec
+import pytest
 from decider_fakes import (
     FAN_CONFIG,
     World,
@@ -448,3 +449,14 @@ def test_role_down_and_up_in_a_map_branch_keeps_each_items_value() -> None:
     ]
     assert [(t.item, t.item_value) for t, _, _ in d.batch.tasks] == [(0, "a"), (1, "b")]
     assert stored(w, run_id).state == "running"
+
+
+def test_a_map_item_whose_list_is_missing_from_the_store_raises_not_an_empty_list() -> None:
+    # The shell fails the task's run with this reason (Decider.fail); never a silent [].
+    w = World(FAN_CONFIG)
+    run_id = w.start("map")
+    w.done(run_id, findings(keys=["a", "b"]))
+    w.decider.load(*w.store.pending())  # a restart: no decoded outputs in memory
+    del w.store.artifacts[stored(w, run_id).latest["research"]]  # corrupt data
+    with pytest.raises(LookupError, match=r"\(research\) is missing from the store$"):
+        w.done(run_id, draft(), stage="sections", item=0)
