@@ -65,6 +65,7 @@ from handoffs.messages import (
 from handoffs.replies import Reply, boundary, result
 from handoffs.store import PruneReport, Store, StoreOptions, StoreStatistics, parse_duration
 from handoffs.store_view import StoreView
+from handoffs.versions import record_config_versions
 
 if TYPE_CHECKING:
     from handoffs.llm.metrics import LLMMetrics
@@ -277,6 +278,7 @@ class Runtime:
                     found = stranded(store, loaded.config)
                     if found:
                         raise ConfigError(f"Runtime.open: {stranded_message(found)}")
+                    record_config_versions(store, loaded.config)
                     metrics = RuntimeMetrics(registry or CollectorRegistry())
                     runtime = cls(
                         loaded, store, metrics, prefetch=prefetch, seed=seed, dispatch=dispatch

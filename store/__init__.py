@@ -14,6 +14,13 @@ from handoffs.store.errors import (
 from handoffs.store.kb import ArtifactIndex, Page, Store, StoreOptions, StoreStatistics
 from handoffs.store.maintenance import backup, compact, restore
 from handoffs.store.retention import PruneReport, RetentionPolicy, parse_duration, prune
+from handoffs.store.versions import (
+    LiveVersions,
+    PipelineVersion,
+    VersionStage,
+    read_live_versions,
+    record_versions,
+)
 
 __all__ = [
     "UNKNOWN",
@@ -21,7 +28,9 @@ __all__ = [
     "Batch",
     "IdempotencyRecord",
     "InvalidKey",
+    "LiveVersions",
     "Page",
+    "PipelineVersion",
     "PruneReport",
     "RetentionPolicy",
     "Store",
@@ -34,9 +43,12 @@ __all__ = [
     "StoreOptions",
     "StorePathError",
     "StoreStatistics",
+    "VersionStage",
     "backup",
     "compact",
     "parse_duration",
     "prune",
+    "read_live_versions",
+    "record_versions",
     "restore",
 ]

@@ -46,6 +46,7 @@ from handoffs.store.errors import (
     StorePathError,
 )
 from handoffs.store.pages import SEP, page_ids, parts_under
+from handoffs.store.versions import PipelineVersion, read_versions
 
 __all__ = ["ArtifactIndex", "Page", "Store", "StoreOptions", "StoreStatistics"]
 
@@ -777,6 +778,14 @@ class Store:
     def count_escalations(self) -> dict[str, int]:
         """How many escalations are in each state."""
         return self._count_index("ix_escalation_state")
+
+    def pipeline_versions(self, pipeline: str | None = None) -> list[PipelineVersion]:
+        """The stored stage graphs behind runs' ``pipeline_version`` (of ``pipeline``, or
+        every pipeline's), by pipeline, oldest first. Recorded at each open with a config."""
+        if pipeline is not None:
+            check_name(pipeline, "pipeline")
+        with self._read() as txn:
+            return read_versions(txn, self._dbs["meta"], pipeline)
 
     def map_usage(self) -> tuple[int, int]:
         """``(bytes used, map size)`` of the LMDB map."""
