@@ -38,11 +38,14 @@ _ALL = 1 << 62
 
 
 class Stranded(msgspec.Struct, frozen=True):
-    """A run the new config has no place for: its pipeline, and the stage it lacks."""
+    """A run the new config has no place for: its pipeline, and the stage it lacks; the
+    version of the pipeline it started with (``None``: made before runs recorded one;
+    ``handoffs versions`` shows the graph behind it)."""
 
     run_id: str
     pipeline: str
     stage: str
+    version: str | None = None
 
 
 def _live(store: Store) -> tuple[list[Run], dict[str, list[TaskRecord]], dict[str, Escalation]]:
@@ -79,7 +82,7 @@ def stranded(store: Store, config: Config) -> list[Stranded]:
         spec = config.pipelines.get(run.pipeline)
         needed = _needed(run, tasks.get(run.run_id, ()), escalations.get(run.run_id))
         found.extend(
-            Stranded(run.run_id, run.pipeline, stage)
+            Stranded(run.run_id, run.pipeline, stage, run.pipeline_version)
             for stage in needed
             if spec is None or stage not in spec.stages
         )
@@ -88,7 +91,11 @@ def stranded(store: Store, config: Config) -> list[Stranded]:
 
 def stranded_message(found: list[Stranded]) -> str:
     """The error for a config that strands runs: one line per (run, pipeline, stage)."""
-    lines = [f"  run {s.run_id} of pipeline {s.pipeline!r} at stage {s.stage!r}" for s in found]
+    lines = [
+        f"  run {s.run_id} of pipeline {s.pipeline!r} (version {s.version or 'not recorded'}) "
+        f"at stage {s.stage!r}"
+        for s in found
+    ]
     return (
         f"the config strands {len(found)} run(s) in flight: their stage is gone; keep the "
         'stage, or declare where its runs go ([pipelines.NAME.renamed] old = "new"):\n'

@@ -1,23 +1,26 @@
-"""Store maintenance from the command line: ``prune``, ``compact``, ``backup``, ``restore``.
+"""Store maintenance from the command line: ``prune``, ``compact``, ``backup``, ``restore``,
+and ``versions`` (the pipeline versions a store recorded).
 
-``backup`` works while the daemon runs (a hot copy); ``prune``, ``compact`` and ``restore``
-need the store to themselves and say so when a daemon holds it (the daemon applies the
-``[store]`` retention itself, and ``serve --compact-on-start`` compacts before it opens).
+``backup`` and ``versions`` work while the daemon runs (they only read); ``prune``,
+``compact`` and ``restore`` need the store to themselves and say so when a daemon holds it
+(the daemon applies the ``[store]`` retention itself, and ``serve --compact-on-start``
+compacts before it opens).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from handoffs.messages import ConfigError
-from handoffs.store import Store, StoreError, parse_duration
+from handoffs.store import PipelineVersion, Store, StoreError, parse_duration
 
-__all__ = ["MAINTENANCE_COMMANDS"]
+__all__ = ["MAINTENANCE_COMMANDS", "graph_line"]
 
 _data_option = click.option(
     "--data",
@@ -140,6 +143,74 @@ def restore(backup_dir: Path, data: Path) -> None:
     click.echo(f"restored {backup_dir} into {data}")
 
 
+@click.command()
+@_data_option
+@click.option("--pipeline", default=None, help="Only this pipeline's versions.")
+def versions(data: Path, pipeline: str | None) -> None:
+    """List the versions of each pipeline the store has seen: hash, when first recorded,
+    the stage graph, and how many runs in flight (running or escalated) are at it.
+
+    A run keeps the version its pipeline had when it started; "current" marks the version
+    the store was last opened with. Runs at a version the store has no definition of (made
+    before versions were recorded) say "(definition not recorded)". Works while the daemon
+    runs.
+    """
+    from handoffs.store import read_live_versions
+
+    with _reported():
+        found = read_live_versions(data, pipeline)
+    if not found.versions and not found.live:
+        click.echo(f"no pipeline versions recorded in {data}")
+        return
+    stored = {(v.pipeline, v.version) for v in found.versions}
+    rows: list[tuple[str, str | None, PipelineVersion | None]] = [
+        (v.pipeline, v.version, v) for v in found.versions
+    ]
+    rows += [(p, v, None) for p, v in sorted(found.live, key=str) if (p, v) not in stored]
+    rows.sort(key=lambda r: (r[0], r[2] is None, r[2].recorded_at if r[2] else 0.0))
+    for name, version, record in rows:
+        parts = [f"{name} {version or '(no version)'}"]
+        if record is None:
+            parts.append("(definition not recorded)")
+        else:
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.recorded_at))
+            parts.append(f"recorded {at}")
+            if found.current.get(name) == version:
+                parts.append("current")
+        parts.append(f"runs in flight: {found.live.get((name, version), 0)}")
+        click.echo("  ".join(parts))
+        if record is not None:
+            click.echo(f"  {graph_line(record)}")
+
+
+def graph_line(version: PipelineVersion) -> str:
+    """A version's stage graph on one line, from its start stage along its edges:
+    ``stage [role, Output] -> next, other; review [...] -> publish, rejects to write``."""
+    stages = {s.name: s for s in version.stages}
+    order: list[str] = []
+    frontier = [version.start]
+    while frontier:
+        name = frontier.pop(0)
+        if name in order or name not in stages:
+            continue
+        order.append(name)
+        stage = stages[name]
+        nexts = [stage.next] if isinstance(stage.next, str) else list(stage.next or [])
+        frontier += nexts + ([stage.on_reject] if stage.on_reject else [])
+    order += sorted(set(stages) - set(order))
+    shown = []
+    for name in order:
+        stage = stages[name]
+        nexts = [stage.next] if isinstance(stage.next, str) else list(stage.next or [])
+        text = f"{name} [{stage.role}, {stage.output}]"
+        if nexts:
+            text += " -> " + ", ".join(nexts)
+        if stage.on_reject:
+            text += f", rejects to {stage.on_reject}"
+        shown.append(text)
+    return "; ".join(shown)
+
+
 def _require_store(data: Path) -> None:
     if not (data / "data.mdb").is_file():
         from handoffs.store import StorePathError
@@ -147,4 +218,4 @@ def _require_store(data: Path) -> None:
         raise StorePathError(str(data), "no store there (no data.mdb)")
 
 
-MAINTENANCE_COMMANDS = (prune, compact, backup, restore)
+MAINTENANCE_COMMANDS = (prune, compact, backup, restore, versions)

@@ -24,7 +24,8 @@ class StoreView:
     ``run_handoffs``. Listings (pages, oldest first): ``runs``, ``escalations``,
     ``artifacts``, ``newest_artifacts``, ``tasks``, ``pending_tasks``, ``journal``.
     Figures: ``count_runs``, ``count_escalations``, ``statistics``, ``map_usage``,
-    ``last_seq``, ``verify`` (the indexes against the records). ``subscribe(listener)``
+    ``last_seq``, ``verify`` (the indexes against the records). ``pipeline_versions``: the
+    stage graph behind each run's ``pipeline_version``. ``subscribe(listener)``
     calls ``listener(events)`` with each commit's journal events, on the committing
     thread, and returns the function that unsubscribes.
     """
@@ -43,6 +44,7 @@ class StoreView:
         "map_usage",
         "newest_artifacts",
         "pending_tasks",
+        "pipeline_versions",
         "run_handoffs",
         "runs",
         "statistics",
@@ -64,6 +66,7 @@ class StoreView:
         self.newest_artifacts = store.newest_artifacts
         self.tasks = store.tasks
         self.pending_tasks = store.pending_tasks
+        self.pipeline_versions = store.pipeline_versions
         self.journal = store.journal
         self.count_runs = store.count_runs
         self.count_escalations = store.count_escalations

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from runtime_support import make_config
 
 from handoffs import Runtime
+from handoffs.evolution import pipeline_version
 
 CHILD = Path(__file__).with_name("migrate_child.py")
 
@@ -33,6 +34,7 @@ def test_a_config_that_strands_runs_is_refused_at_once_and_stops_its_threads(
     tmp_path: Path,
 ) -> None:
     run_ids = runs_in_flight(tmp_path / "kb")
+    version = pipeline_version(make_config().pipelines["support"])
     threads = set(threading.enumerate())
     started = time.monotonic()
     with pytest.raises(ConfigError) as caught:
@@ -41,7 +43,10 @@ def test_a_config_that_strands_runs_is_refused_at_once_and_stops_its_threads(
     assert str(caught.value) == (
         "Runtime.open: the config strands 3 run(s) in flight: their stage is gone; keep the "
         'stage, or declare where its runs go ([pipelines.NAME.renamed] old = "new"):\n'
-        + "\n".join(f"  run {r} of pipeline 'support' at stage 'support'" for r in run_ids)
+        + "\n".join(
+            f"  run {r} of pipeline 'support' (version {version}) at stage 'support'"
+            for r in run_ids
+        )
     )
     assert set(threading.enumerate()) - threads == set()
     with Store.open(tmp_path / "kb") as store:  # the lock was released
@@ -90,8 +95,9 @@ def test_check_lists_what_a_config_strands_without_changing_the_store(tmp_path: 
     from handoffs.evolution import Stranded, stranded_in
 
     run_ids = runs_in_flight(tmp_path / "kb", n=2)
+    version = pipeline_version(make_config().pipelines["support"])
     assert stranded_in(renamed_config(declared=False), tmp_path / "kb") == [
-        Stranded(r, "support", "support") for r in run_ids
+        Stranded(r, "support", "support", version) for r in run_ids
     ]
     assert stranded_in(renamed_config(), tmp_path / "kb") == []
     with Store.open(tmp_path / "kb") as store:  # the rename was tried on a copy
