@@ -4,6 +4,8 @@ them (also for stores made before versions were recorded)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -150,3 +152,41 @@ def test_the_records_round_trip() -> None:
     )
     encoded = msgspec.msgpack.encode(version)
     assert msgspec.msgpack.decode(encoded, type=PipelineVersion) == version
+
+
+HOLDER = """
+import sys
+from handoffs.store import Store
+from handoffs.versions import record_config_versions
+from handoffs.messages import Config, PipelineSpec, RoleSpec, StageSpec
+
+stage = StageSpec(role="r", output="SupportResolution")
+config = Config(
+    roles={"r": RoleSpec(agent="m:f")},
+    pipelines={"p": PipelineSpec(start="s", stages={"s": stage})},
+)
+with Store.open(sys.argv[1]) as store:
+    record_config_versions(store, config, now=1_700_000_000.0)
+    print("open", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_handoffs_versions_reads_a_store_another_process_has_open(tmp_path: Path) -> None:
+    data = tmp_path / "kb"
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "open\n"
+        try:
+            lines = versions_text(data).splitlines()
+        finally:
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+        assert holder.wait(timeout=30) == 0
+    assert lines[0].endswith("  recorded 2023-11-14T22:13:20Z  current  runs in flight: 0")
+    assert lines[1] == "  s [r, SupportResolution]"
