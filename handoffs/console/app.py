@@ -26,7 +26,7 @@ from handoffs.console.security import (
     login_url,
 )
 from handoffs.console.templates import Templates, static_assets
-from handoffs.runtime import Runtime
+from handoffs.daemon.host import Host, tail_of
 
 __all__ = ["CONSOLE_PATH", "Console", "build_console"]
 
@@ -37,9 +37,10 @@ CONSOLE_PATH: Final = "/console"
 class Console:
     """What every console handler shares: the runtime, the templates, the CSRF keeper."""
 
-    def __init__(self, runtime: Runtime, stopping: threading.Event, token: str | None) -> None:
+    def __init__(self, runtime: Host, stopping: threading.Event, token: str | None) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        self.tail = tail_of(runtime)
         self.stopping = stopping
         self.token = token
         self.templates = Templates()
@@ -55,7 +56,7 @@ class Console:
             csrf=self.csrf.field(nonce),
             has_token=self.token is not None,
             open_escalations=self.store.count_escalations().get("open", 0),
-            last_seq=self.store.last_seq,
+            last_seq=self.tail.end(),
             path=request.url.path,
             **context,
         )
@@ -82,7 +83,7 @@ def _require_login(connection: ASGIConnection[Any, Any, Any, Any], handler: Any)
         raise LoginRequired(connection.url.path + (f"?{query}" if query else ""))
 
 
-def build_console(runtime: Runtime, stopping: threading.Event, token: str | None) -> Router:
+def build_console(runtime: Host, stopping: threading.Event, token: str | None) -> Router:
     """The console's router over ``runtime``; ``token`` is the daemon's (``None``: none)."""
     from handoffs.console.actions import build_actions
     from handoffs.console.pages import build_pages

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
-from handoffs.runtime import Runtime
+from handoffs.daemon.host import Host, tail_of
 
 __all__ = ["CHART_MINUTES", "TAIL_EVENTS", "health_figures", "per_minute"]
 
@@ -58,12 +58,11 @@ def _bars(counts: list[int]) -> list[dict[str, int]]:
     return bars
 
 
-def health_figures(runtime: Runtime) -> dict[str, Any]:
+def health_figures(runtime: Host) -> dict[str, Any]:
     """Everything the health page shows."""
     ok, reasons = runtime.health()
     stats = runtime.statistics()
-    store = runtime.store
-    tail = store.journal(max(0, store.last_seq - TAIL_EVENTS), TAIL_EVENTS, fields=_Stamp)
+    tail = tail_of(runtime).recent(TAIL_EVENTS, _Stamp)
     counts = per_minute([(e.at, e.type) for e in tail], time.time(), CHART_MINUTES)
     return {
         "ok": ok,

@@ -40,6 +40,7 @@ from handoffs.actors.errors import RuntimeTimeout
 from handoffs.console import CONSOLE_PATH, build_console
 from handoffs.daemon.errors import ApiError
 from handoffs.daemon.guard import Guard
+from handoffs.daemon.host import Host, tail_of
 from handoffs.daemon.logs import log_event
 from handoffs.daemon.openapi import ApiSchema, StructReferences
 from handoffs.daemon.routes import (
@@ -50,7 +51,7 @@ from handoffs.daemon.routes import (
 )
 from handoffs.daemon.stream import build_stream
 from handoffs.daemon.wire import MAX_BODY_BYTES, ErrorBody, ErrorDetail
-from handoffs.runtime import Runtime
+from handoffs.shards import ShardUnavailable
 from handoffs.store import InvalidKey, StoreClosed, StoreError, StoreFull
 
 __all__ = ["build_app", "to_api_error"]
@@ -102,6 +103,8 @@ def to_api_error(exc: Exception) -> ApiError:
             return ApiError(400, "invalid_parameter", str(exc))
         case RuntimeClosed() | StoreClosed():
             return ApiError(503, "shutting_down", "the daemon is shutting down")
+        case ShardUnavailable():
+            return ApiError(503, "shard_unavailable", f"{exc}; retry")
         case RuntimeTimeout():
             return ApiError(503, "busy", "the runtime did not answer in time; retry")
         case StoreFull():
@@ -152,7 +155,7 @@ def _document_only(app: ASGIApp) -> ASGIApp:
 
 
 def build_app(
-    runtime: Runtime,
+    runtime: Host,
     *,
     stopping: threading.Event,
     hosts: frozenset[str],
@@ -161,7 +164,7 @@ def build_app(
     """The ASGI application serving ``runtime``: Host and token checks, then the API and
     the web console (``handoffs.console``), which may take the token from its cookie."""
     structs = StructReferences()
-    stream = build_stream(runtime.store, stopping)
+    stream = build_stream(tail_of(runtime), stopping)
     app = Litestar(
         route_handlers=[
             *build_routes(runtime, stopping),

@@ -183,8 +183,10 @@ class Client:
         """Handoff records by exactly one of run_id, pipeline (and stage), kind, tag."""
         return self._get("/v1/artifacts", ArtifactList, limit=limit, cursor=cursor, **selector)
 
-    def events(self, *, after: int = 0, limit: int = 100, wait: float = 0.0) -> EventList:
-        """Journal events after ``after``; with ``wait``, long-poll up to that many seconds."""
+    def events(self, *, after: int | str = 0, limit: int = 100, wait: float = 0.0) -> EventList:
+        """Journal events after the position ``after`` (a seq, or a sharded daemon's
+        position; resume from the answer's ``position``); with ``wait``, long-poll up to that
+        many seconds."""
         return _decode(
             self._request(
                 "GET",

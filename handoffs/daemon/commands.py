@@ -189,6 +189,13 @@ def _read_input(text: str) -> dict[str, Any]:
     help="Compact the store (rewrite it without free pages) before opening it.",
 )
 @click.option(
+    "--shards",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Run N orchestrator shards, each a process with its own store under DATA/shard-K "
+    "(more than one core of orchestration); a run lives on one shard.",
+)
+@click.option(
     "--tracing",
     is_flag=True,
     envvar="HANDOFFS_TRACING",
@@ -206,6 +213,7 @@ def serve(
     shutdown_timeout: float,
     log_level: str,
     compact_on_start: bool,
+    shards: int | None,
     tracing: bool,
     app_dir: Path | None,
 ) -> None:
@@ -227,6 +235,9 @@ def serve(
         allow_hosts=allow_hosts,
         shutdown_timeout=shutdown_timeout,
         compact_on_start=compact_on_start,
+        shards=shards,
+        log_level=log_level,
+        tracing=tracing,
     )
     traced = _start_tracing() if tracing else None
     try:
@@ -474,13 +485,14 @@ def resolve(
 @click.option(
     "--after",
     default=None,
-    type=click.IntRange(min=0),
-    help="Start after this journal seq (default: the last 10 events).",
+    metavar="POSITION",
+    help="Start after this journal position: a seq, or on a sharded daemon one seq per "
+    "shard joined by dots (default: the last 10 events).",
 )
 @click.option("--once", is_flag=True, help="Print what is there and exit; do not follow.")
 @client_options
 def tail(
-    after: int | None,
+    after: str | None,
     once: bool,
     url: str,
     token_file: Path | None,
@@ -497,13 +509,14 @@ def tail(
     encoder = msgspec.json.Encoder()
     with _reported(), _client(url, token_file, timeout) as client:
         if after is None:
-            after = max(client.events(after=0, limit=0).last_seq - 10, 0)
+            end = client.events(after="0", limit=0).end
+            after = ".".join(str(max(int(seq) - 10, 0)) for seq in end.split("."))
         try:
             while True:
                 page = client.events(after=after, limit=1000, wait=0.0 if once else 10.0)
                 for event in page.events:
                     click.echo(encoder.encode(event).decode() if as_json else event_line(event))
-                    after = event.seq
+                after = page.position
                 if once and len(page.events) < 1000:
                     return
         except KeyboardInterrupt:

@@ -22,9 +22,9 @@ from prometheus_client import generate_latest
 
 from handoffs.daemon.decode import check_input, decode_body
 from handoffs.daemon.errors import ApiError
+from handoffs.daemon.host import POSITION_PATTERN, Host, checked, tail_of
 from handoffs.daemon.wire import (
     ID_WHOLE,
-    MAX_SEQ,
     NAME_WHOLE,
     ArtifactList,
     CancelRequest,
@@ -42,7 +42,6 @@ from handoffs.daemon.wire import (
     run_summary,
 )
 from handoffs.messages import Escalation, RunState
-from handoffs.runtime import Runtime
 
 __all__ = ["OPTIONAL_BODIES", "PARAMETER_NAMES", "REQUEST_BODIES", "build_routes"]
 
@@ -85,9 +84,10 @@ _resolve_decoder = msgspec.json.Decoder(ResolveRequest)
 _cancel_decoder = msgspec.json.Decoder(CancelRequest)
 
 
-def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteHandler]:
+def build_routes(runtime: Host, stopping: threading.Event) -> list[HTTPRouteHandler]:
     """Every route of the API, bound to ``runtime``. ``stopping`` ends long polls early."""
     store = runtime.store
+    tail = tail_of(runtime)
 
     @post(
         "/v1/runs",
@@ -295,17 +295,29 @@ def build_routes(runtime: Runtime, stopping: threading.Event) -> list[HTTPRouteH
     )
     async def list_events(
         after: Annotated[
-            int, Parameter(ge=0, le=MAX_SEQ, description="Return events after this seq.")
-        ] = 0,
+            str,
+            Parameter(
+                pattern=POSITION_PATTERN,
+                description="Return events after this position: a seq (a sharded daemon's "
+                "positions hold one seq per shard, joined by dots; take them from `position`).",
+            ),
+        ] = "0",
         limit: Annotated[int, Parameter(ge=0, le=1000)] = 100,
         wait: Annotated[float, Parameter(ge=0, le=MAX_WAIT_SECONDS)] = 0.0,
     ) -> EventList:
         # Async, so a waiting tail holds no worker thread: it polls a counter on the loop.
+        checked(tail, after, "after")
         deadline = time.monotonic() + wait
-        while store.last_seq <= after and not stopping.is_set() and time.monotonic() < deadline:
+        while not tail.has_after(after) and not stopping.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(_POLL_SECONDS)
-        events = await asyncio.to_thread(functools.partial(store.journal, after, limit))
-        return EventList(events=events, last_seq=store.last_seq)
+        end = tail.end()  # before the read: a client resuming at end misses nothing
+        found = await asyncio.to_thread(functools.partial(tail.read, after, limit))
+        return EventList(
+            events=[event for event, _ in found],
+            last_seq=tail.total(),
+            position=found[-1][1] if found else after,
+            end=end,
+        )
 
     @get(
         "/healthz",

@@ -28,9 +28,17 @@ import uvicorn
 from handoffs.daemon.app import build_app
 from handoffs.daemon.errors import ServeError
 from handoffs.daemon.guard import allowed_hosts, is_loopback, is_wildcard
+from handoffs.daemon.host import Host
 from handoffs.daemon.logs import log_event
 from handoffs.messages import ConfigError
 from handoffs.runtime import TUNING, Runtime
+from handoffs.shards import (
+    LinkOptions,
+    ShardedRuntime,
+    ShardLayoutError,
+    ShardUnavailable,
+    shard_dir,
+)
 from handoffs.store import StoreError, StoreLocked, compact
 
 __all__ = ["ServeOptions", "read_token", "serve"]
@@ -54,6 +62,12 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_timeout: float = 10.0
     #: Rewrite the store without its free pages before opening it (after a large prune).
     compact_on_start: bool = False
+    #: Orchestrator shards (``None``: one runtime in this process on ``data`` itself).
+    shards: int | None = None
+    #: The shard processes' log level.
+    log_level: str = "info"
+    #: The shard processes export traces (``--tracing``).
+    tracing: bool = False
 
 
 def read_token(path: Path) -> str:
@@ -137,17 +151,23 @@ def serve(options: ServeOptions) -> int:
             "pass --token-file (a 0600 file holding the token), or bind 127.0.0.1"
         )
     started = time.monotonic()
-    if options.compact_on_start and (options.data / "data.mdb").is_file():
-        _compact(options.data)
+    stores = (
+        [options.data]
+        if options.shards is None
+        else [shard_dir(options.data, k) for k in range(options.shards)]
+    )
+    for store in stores:
+        if options.compact_on_start and (store / "data.mdb").is_file():
+            _compact(store)
     try:
         # Paused until the port is open: recovered work that kills the process must not keep
         # the daemon unreachable (its attempts count at each open; see the README).
-        runtime = Runtime.open(options.config, options.data, dispatch=False, **TUNING)
+        runtime = _open(options)
     except StoreLocked as exc:
         raise ServeError(
             f"{exc} (is another `handoffs serve` running on {options.data}?)"
         ) from None
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError, ShardLayoutError, ShardUnavailable) as exc:
         raise ServeError(str(exc)) from None
     signals = _Signals()
     deadline: float | None = None
@@ -163,6 +183,22 @@ def serve(options: ServeOptions) -> int:
         signals.restore()
     log_event(log, logging.INFO, "stopped", "daemon stopped")
     return 0
+
+
+def _open(options: ServeOptions) -> Host:
+    if options.shards is not None:
+        return ShardedRuntime.open(
+            options.config,
+            options.data,
+            options.shards,
+            dispatch=False,
+            options=LinkOptions(log_level=options.log_level, tracing=options.tracing),
+        )
+    if shard_dir(options.data, 0).is_dir():
+        raise ServeError(
+            f"{options.data} holds orchestrator shards (shard-0, ...): serve it with --shards N"
+        )
+    return Runtime.open(options.config, options.data, dispatch=False, **TUNING)
 
 
 def _compact(data: Path) -> None:
@@ -183,7 +219,7 @@ def _compact(data: Path) -> None:
 
 
 def _run(
-    runtime: Runtime,
+    runtime: Host,
     sock: socket.socket,
     token: str | None,
     options: ServeOptions,

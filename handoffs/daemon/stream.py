@@ -1,13 +1,14 @@
 """``GET /v1/events/stream``: the journal as Server-Sent Events, for tailing from a browser
 (``EventSource``) or any HTTP client; the long poll (``GET /v1/events``) stays.
 
-Each event is one ``data:`` line holding the journal event as JSON, with ``id:`` its ``seq``,
+Each event is one ``data:`` line holding the journal event as JSON, with ``id:`` the journal
+position just after it (its ``seq``; on a sharded daemon one seq per shard, ``"12.40.7"``),
 so a reconnecting ``EventSource`` resumes after the last one it saw (``Last-Event-ID``;
 ``after=`` says where to start on the first connection). A comment line every
 ``KEEPALIVE_SECONDS`` keeps proxies from closing an idle stream. The stream ends when the
 daemon stops (``stopping``), so a graceful shutdown does not wait for it.
 
-Waiting is the long poll's: a coroutine on the server's loop watches ``store.last_seq``
+Waiting is the long poll's: a coroutine on the server's loop watches where the journal ends
 (holds no worker thread); reading the journal runs on a worker thread.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -26,9 +28,8 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from handoffs.daemon.errors import ApiError
-from handoffs.daemon.wire import MAX_SEQ
+from handoffs.daemon.host import POSITION_PATTERN, Tail, checked
 from handoffs.messages import encode_json
-from handoffs.store_view import StoreView
 
 __all__ = ["KEEPALIVE_SECONDS", "POLL_SECONDS", "build_stream", "wait_for_events"]
 
@@ -41,73 +42,75 @@ _BATCH: Final = 200
 
 
 async def wait_for_events(
-    store: StoreView, after: int, deadline: float, stopping: threading.Event
+    tail: Tail, after: str, deadline: float, stopping: threading.Event
 ) -> bool:
     """Wait on the loop until the journal has an event after ``after``, ``deadline``
     (monotonic) passes, or the daemon stops; return whether there is one."""
-    while store.last_seq <= after and not stopping.is_set() and time.monotonic() < deadline:
+    while not tail.has_after(after) and not stopping.is_set() and time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
-    return store.last_seq > after
+    return tail.has_after(after)
 
 
-def _last_event_id(value: str | None) -> int | None:
-    if value is None:
-        return None
+def _position(value: str, where: str) -> str:
     text = value.strip()
-    if not text.isdigit() or len(text) > 19 or int(text) > MAX_SEQ:
+    if re.fullmatch(POSITION_PATTERN, text) is None:
         raise ApiError(
             400,
             "invalid_parameter",
-            "Last-Event-ID: must be a journal seq (a whole number)",
-            "Last-Event-ID",
+            f"{where}: must be a journal position (a seq, or one per shard joined by dots)",
+            where,
         )
-    return int(text)
+    return text
 
 
 async def _events(
-    store: StoreView, after: int, stopping: threading.Event
+    tail: Tail, after: str, stopping: threading.Event
 ) -> AsyncIterator[ServerSentEventMessage]:
     # The first message tells the client where the journal is, even when nothing happens.
-    yield ServerSentEventMessage(data=None, comment=f"last_seq {store.last_seq}", retry=1000)
+    yield ServerSentEventMessage(data=None, comment=f"last_seq {tail.end()}", retry=1000)
     while not stopping.is_set():
         deadline = time.monotonic() + KEEPALIVE_SECONDS
-        if not await wait_for_events(store, after, deadline, stopping):
+        if not await wait_for_events(tail, after, deadline, stopping):
             if not stopping.is_set():
                 yield ServerSentEventMessage(data=None, comment="keep-alive")
             continue
-        events = await asyncio.to_thread(functools.partial(store.journal, after, _BATCH))
-        for event in events:
-            after = event.seq
-            yield ServerSentEventMessage(data=encode_json(event).decode(), id=event.seq)
+        found = await asyncio.to_thread(functools.partial(tail.read, after, _BATCH))
+        for event, position in found:
+            after = position
+            yield ServerSentEventMessage(data=encode_json(event).decode(), id=position)
 
 
-def build_stream(store: StoreView, stopping: threading.Event) -> HTTPRouteHandler:
-    """The route handler of ``GET /v1/events/stream`` over ``store``."""
+def build_stream(tail: Tail, stopping: threading.Event) -> HTTPRouteHandler:
+    """The route handler of ``GET /v1/events/stream`` over ``tail``."""
 
     @get(
         "/v1/events/stream",
         operation_id="streamEvents",
         summary="The journal as Server-Sent Events",
-        description="A text/event-stream of journal events with seq > after (or > the "
-        "Last-Event-ID header, which a reconnecting EventSource sends): each event's data is "
-        "the event as JSON and its id is the seq. Ends when the daemon stops. A browser "
+        description="A text/event-stream of journal events after the position `after` (or "
+        "the Last-Event-ID header, which a reconnecting EventSource sends): each event's data "
+        "is the event as JSON and its id is the position after it (its seq, or on a sharded "
+        "daemon one seq per shard joined by dots). Ends when the daemon stops. A browser "
         "may authenticate with the console's cookie instead of the Authorization header.",
         tags=["events"],
         media_type="text/event-stream",
     )
     async def stream_events(
         after: Annotated[
-            int, Parameter(ge=0, le=MAX_SEQ, description="Stream events after this seq.")
-        ] = 0,
+            str,
+            Parameter(pattern=POSITION_PATTERN, description="Stream events after this position."),
+        ] = "0",
         last_event_id: Annotated[
             str | None,
-            Parameter(header="Last-Event-ID", description="Resume after this seq."),
+            Parameter(header="Last-Event-ID", description="Resume after this position."),
         ] = None,
     ) -> ServerSentEvent:
-        resume = _last_event_id(last_event_id)
-        start = max(after, resume) if resume is not None else after
+        if last_event_id is not None:
+            start = checked(tail, _position(last_event_id, "Last-Event-ID"), "Last-Event-ID")
+        else:
+            start = checked(tail, after, "after")
         return ServerSentEvent(
-            _events(store, start, stopping),
+            _events(tail, start, stopping),
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 

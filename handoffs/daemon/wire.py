@@ -208,10 +208,15 @@ class ArtifactList(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EventList(msgspec.Struct, frozen=True, kw_only=True):
-    """Journal events after the requested ``seq``; ``last_seq`` is the newest committed."""
+    """Journal events after the requested position. ``position``: where to ask next (after
+    the last event given). ``end``: the position after the newest committed event.
+    ``last_seq``: the newest committed seq (on a sharded daemon, the events committed over
+    all shards; each event's ``seq`` is its own shard's, and positions say one per shard)."""
 
     events: list[Event]
     last_seq: int
+    position: str = "0"
+    end: str = "0"
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,8 +28,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from handoffs.messages import HandoffsError
 from handoffs.shards.calls import NOTICE, ShardUnavailable, WireError, rebuild
+from handoffs.shards.worker import ShardSettings
 
 __all__ = ["LinkOptions", "ShardLink"]
 
@@ -52,6 +55,8 @@ class LinkOptions:
     backoff: float = 0.1
     #: The log level of the shard process (``None``: leave its logging unconfigured).
     log_level: str | None = None
+    #: Export traces from the shard as the ``OTEL_*`` variables say.
+    tracing: bool = False
 
 
 class ShardLink:
@@ -70,7 +75,10 @@ class ShardLink:
         self._data = data
         self._options = options
         self._on_commit = on_commit
+        # Where agents import from now (the daemon's --app-dir is on it while it opens).
+        self._sys_path = list(sys.path)
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified when it comes up or down
         self._ids = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future[Any]] = {}
         self._conn: Connection | None = None
@@ -82,7 +90,8 @@ class ShardLink:
         self.pid: int | None = None
         #: The journal's last seq, as the shard last said.
         self.last_seq = 0
-        self.restarts = 0
+        #: Times the process was started and said ready.
+        self.started = 0
         self.dispatching = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -98,16 +107,22 @@ class ShardLink:
         ours, theirs = multiprocessing.Pipe()
         # A fresh interpreter running the worker module (not multiprocessing's spawn, which
         # imports the parent's __main__ again: a script without a main guard would run twice).
+        options = self._options
+        settings = ShardSettings(
+            shard=self.shard,
+            config=str(self._config),
+            data=str(self._data),
+            fd=theirs.fileno(),
+            log_level=options.log_level,
+            sys_path=self._sys_path,
+            tracing=options.tracing,
+        )
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "handoffs.shards.worker",
-                str(self.shard),
-                str(self._config),
-                str(self._data),
-                str(theirs.fileno()),
-                self._options.log_level or "",
+                msgspec.json.encode(settings).decode(),
             ],
             pass_fds=[theirs.fileno()],
             # Out of the terminal's process group: ^C reaches the front, which stops shards.
@@ -137,6 +152,8 @@ class ShardLink:
             self._conn, self._process = ours, process
             self.pid, self.last_seq = value
             self.down = None
+            self.started += 1
+            self._changed.notify_all()
         threading.Thread(
             target=self._read,
             args=(ours, process),
@@ -169,6 +186,19 @@ class ShardLink:
             process = self._process
         if process is not None:
             process.kill()
+
+    @property
+    def restarts(self) -> int:
+        """Times the process was started again after it died."""
+        return max(0, self.started - 1)
+
+    def wait_started(self, count: int, timeout: float | None = None) -> bool:
+        """Wait until the process has been started ``count`` times in all (1: the first
+        start; 2: back after one death) and is up; return whether it is."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self.started >= count and self.down is None, timeout
+            )
 
     # ------------------------------------------------------------------ calls
 
@@ -238,6 +268,7 @@ class ShardLink:
             self._conn, self._process, self.pid = None, None, None
             self.down = "closed" if self._closing.is_set() else reason
             pending, self._pending = self._pending, {}
+            self._changed.notify_all()
         conn.close()
         for future in pending.values():
             future.set_exception(ShardUnavailable(self.shard, reason))
@@ -270,6 +301,5 @@ class ShardLink:
                 self.down = reason
                 log.error("shard %d: %s", self.shard, reason)
                 continue
-            self.restarts += 1
             log.warning("shard %d is back (pid %s)", self.shard, self.pid)
             return

@@ -2,13 +2,13 @@
 on its own LMDB environment, answering the front over a multiprocessing connection.
 
 Started by :class:`~handoffs.shards.link.ShardLink` as ``python -m handoffs.shards.worker
-SHARD CONFIG DATA FD LOG_LEVEL`` with one end of a ``multiprocessing.Pipe`` as file
-descriptor FD (a fresh interpreter: the front has threads, which ``fork`` would not carry
-over sanely, and ``spawn`` would import the front's ``__main__`` again). It numbers its
-ids with its shard
-(:func:`~handoffs.messages.ids.set_shard`), opens the runtime paused, says ``ready`` (or why
-it could not open), then serves calls until the front asks it to close or goes away: a
-closed connection (the front died) closes the runtime, so no shard outlives its daemon.
+SETTINGS`` (:class:`ShardSettings` as JSON) with one end of a ``multiprocessing.Pipe`` as
+the file descriptor the settings name (a fresh interpreter: the front has threads, which
+``fork`` would not carry over sanely, and ``spawn`` would import the front's ``__main__``
+again). It numbers its ids with its shard (:func:`~handoffs.messages.ids.set_shard`), opens
+the runtime paused, says ``ready`` (or why it could not open), then serves calls until the
+front asks it to close or goes away: a closed connection (the front died) closes the
+runtime, so no shard outlives its daemon.
 
 Threads: the main thread reads calls; a submit is answered from its future's callback,
 every other call runs on a small pool (a resolve waits for its commit); ONE sender thread
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
+import msgspec
 from prometheus_client import generate_latest
 
 from handoffs.messages import Event
@@ -35,7 +36,7 @@ from handoffs.messages.ids import set_shard
 from handoffs.runtime import TUNING, Runtime
 from handoffs.shards.calls import NOTICE, to_wire
 
-__all__ = ["ENDING_EVENTS", "shard_main"]
+__all__ = ["ENDING_EVENTS", "ShardSettings", "shard_main"]
 
 log = logging.getLogger("handoffs.shards")
 
@@ -46,18 +47,39 @@ _POOL: Final = 16
 _STOP: Final = object()
 
 
-def shard_main(shard: int, config: str, data: str, conn: Connection, log_level: str | None) -> None:
-    """The shard process's entry point (a ``multiprocessing.Process`` target)."""
+class ShardSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a shard process is started with (its one argument, as JSON)."""
+
+    shard: int
+    config: str
+    data: str
+    #: The file descriptor of its end of the pipe.
+    fd: int
+    log_level: str | None = None
+    #: The front's ``sys.path`` when it opened (where agents import from, ``--app-dir``
+    #: included), as ``multiprocessing``'s spawn would pass it on.
+    sys_path: list[str] = []
+    #: Export traces as the ``OTEL_*`` variables say (``serve --tracing``).
+    tracing: bool = False
+
+
+def shard_main(settings: ShardSettings, conn: Connection) -> None:
+    """The shard process's work: open the runtime, say so, serve until told to stop."""
     # SIGINT goes to the whole process group on ^C: the front decides when shards stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if log_level is not None:
+    if settings.log_level is not None:
         from handoffs.daemon.logs import configure_logging
 
-        configure_logging(log_level)
-    set_shard(shard)
+        configure_logging(settings.log_level)
+    sys.path[:0] = [entry for entry in settings.sys_path if entry not in sys.path]
+    set_shard(settings.shard)
     try:
-        runtime = Runtime.open(config, data, dispatch=False, **TUNING)
-    except Exception as exc:  # the front reports it and does not start this shard again
+        if settings.tracing:
+            from handoffs.tracing import enable_from_environment
+
+            enable_from_environment()
+        runtime = Runtime.open(settings.config, settings.data, dispatch=False, **TUNING)
+    except Exception as exc:  # the front reports it
         conn.send(("failed", to_wire(exc)))
         conn.close()
         return
@@ -165,9 +187,9 @@ class _Server:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m handoffs.shards.worker SHARD CONFIG DATA FD LOG_LEVEL``."""
-    shard, config, data, fd, log_level = argv
-    shard_main(int(shard), config, data, Connection(int(fd)), log_level or None)
+    """``python -m handoffs.shards.worker SETTINGS_JSON``."""
+    settings = msgspec.json.decode(argv[0], type=ShardSettings)
+    shard_main(settings, Connection(settings.fd))
 
 
 if __name__ == "__main__":

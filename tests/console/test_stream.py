@@ -61,7 +61,8 @@ def test_a_last_event_id_that_is_no_seq_is_refused_naming_the_header(
     assert response.json() == {
         "error": {
             "code": "invalid_parameter",
-            "message": "Last-Event-ID: must be a journal seq (a whole number)",
+            "message": "Last-Event-ID: must be a journal position "
+            "(a seq, or one per shard joined by dots)",
             "field": "Last-Event-ID",
         }
     }
