@@ -33,7 +33,17 @@ from handoffs.messages.errors import (
     RuntimeFault,
 )
 from handoffs.messages.handoff import Handoff, Result, Task
-from handoffs.messages.ids import ID_PATTERN, NAME_PATTERN, Id, IdempotencyKey, Name, new_id
+from handoffs.messages.ids import (
+    ID_PATTERN,
+    MAX_SHARDS,
+    NAME_PATTERN,
+    Id,
+    IdempotencyKey,
+    Name,
+    new_id,
+    set_shard,
+    shard_of,
+)
 from handoffs.messages.pipeline import (
     Config,
     Executor,
@@ -67,6 +77,7 @@ from handoffs.messages.run import (
 __all__ = [
     "BUNDLED_CONTRACTS",
     "ID_PATTERN",
+    "MAX_SHARDS",
     "NAME_PATTERN",
     "TERMINAL_RUN_STATES",
     "CallerError",
@@ -129,4 +140,6 @@ __all__ = [
     "json_decoder",
     "msgpack_decoder",
     "new_id",
+    "set_shard",
+    "shard_of",
 ]

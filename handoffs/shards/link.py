@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from handoffs.daemon.logs import log_event
 from handoffs.messages import HandoffsError
 from handoffs.shards.calls import NOTICE, ShardUnavailable, WireError, rebuild
 from handoffs.shards.worker import ShardSettings
@@ -118,12 +119,7 @@ class ShardLink:
             tracing=options.tracing,
         )
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "handoffs.shards.worker",
-                msgspec.json.encode(settings).decode(),
-            ],
+            [sys.executable, "-m", "handoffs.shards", msgspec.json.encode(settings).decode()],
             pass_fds=[theirs.fileno()],
             # Out of the terminal's process group: ^C reaches the front, which stops shards.
             start_new_session=True,
@@ -160,6 +156,15 @@ class ShardLink:
             name=f"handoffs-shard-{self.shard}-read",
             daemon=True,
         ).start()
+        log_event(
+            log,
+            logging.INFO,
+            "shard.started",
+            f"shard {self.shard} started (pid {self.pid}) on {self._data}",
+            shard=self.shard,
+            pid=self.pid,
+            data=str(self._data),
+        )
         if self.dispatching:
             self.call("start_dispatching", timeout=10.0)
 
@@ -176,7 +181,13 @@ class ShardLink:
         try:
             process.wait(timeout + 5.0)
         except subprocess.TimeoutExpired:
-            log.error("shard %d did not stop in time; killing it", self.shard)
+            log_event(
+                log,
+                logging.ERROR,
+                "shard.killed",
+                f"shard {self.shard} did not stop in time; killing it",
+                shard=self.shard,
+            )
             process.kill()
             process.wait()
 
@@ -274,7 +285,14 @@ class ShardLink:
             future.set_exception(ShardUnavailable(self.shard, reason))
         if self._closing.is_set():
             return
-        log.error("shard %d went down: %s; starting it again", self.shard, reason)
+        log_event(
+            log,
+            logging.ERROR,
+            "shard.down",
+            f"shard {self.shard} went down: {reason}; starting it again",
+            shard=self.shard,
+            reason=reason,
+        )
         self._restart(reason)
 
     def _restart(self, reason: str) -> None:
@@ -288,7 +306,13 @@ class ShardLink:
                     f"{reason}; it went down {len(self._restarts) + 1} times within "
                     f"{options.period:g}s, so it is left down (restart the daemon)"
                 )
-                log.error("shard %d: %s", self.shard, self.down)
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "shard.left_down",
+                    f"shard {self.shard}: {self.down}",
+                    shard=self.shard,
+                )
                 return
             delay = options.backoff * (2 ** len(self._restarts))
             self._restarts.append(now)
@@ -299,7 +323,20 @@ class ShardLink:
             except HandoffsError as exc:
                 reason = f"it could not start again: {exc}"
                 self.down = reason
-                log.error("shard %d: %s", self.shard, reason)
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "shard.start_failed",
+                    f"shard {self.shard}: {reason}",
+                    shard=self.shard,
+                )
                 continue
-            log.warning("shard %d is back (pid %s)", self.shard, self.pid)
+            log_event(
+                log,
+                logging.WARNING,
+                "shard.back",
+                f"shard {self.shard} is back (pid {self.pid})",
+                shard=self.shard,
+                pid=self.pid,
+            )
             return

@@ -1,7 +1,7 @@
 """A shard process: one :class:`~handoffs.runtime.Runtime` (decider, committer, agent pools)
 on its own LMDB environment, answering the front over a multiprocessing connection.
 
-Started by :class:`~handoffs.shards.link.ShardLink` as ``python -m handoffs.shards.worker
+Started by :class:`~handoffs.shards.link.ShardLink` as ``python -m handoffs.shards
 SETTINGS`` (:class:`ShardSettings` as JSON) with one end of a ``multiprocessing.Pipe`` as
 the file descriptor the settings name (a fresh interpreter: the front has threads, which
 ``fork`` would not carry over sanely, and ``spawn`` would import the front's ``__main__``
@@ -187,10 +187,6 @@ class _Server:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m handoffs.shards.worker SETTINGS_JSON``."""
+    """``python -m handoffs.shards SETTINGS_JSON`` (``handoffs/shards/__main__.py``)."""
     settings = msgspec.json.decode(argv[0], type=ShardSettings)
     shard_main(settings, Connection(settings.fd))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
