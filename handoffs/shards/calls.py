@@ -1,6 +1,7 @@
 """What crosses between the front and a shard process: calls, replies, notices, errors.
 
-Messages travel over a :mod:`multiprocessing` connection (pickled), as plain tuples:
+Messages travel over a :mod:`multiprocessing` connection (pickled) as lists of plain tuples
+(each side sends whatever it has queued in one write):
 
 - front -> shard: ``(call_id, method, args, kwargs)``; ``call_id`` 0 is never used.
 - shard -> front: ``(call_id, ok, value)`` answers a call (``value`` is the result, or a

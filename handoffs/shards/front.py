@@ -27,9 +27,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from handoffs.actors.errors import UnknownPipeline
 from handoffs.config import LoadedConfig, load_config
+from handoffs.inputs import encode_input
 from handoffs.messages import (
     CallerError,
+    Config,
     Escalation,
     Handoff,
     HandoffsError,
@@ -78,7 +81,7 @@ class ShardedRuntime:
     @classmethod
     def open(
         cls,
-        config: str | Path,
+        config: str | Path | Config,
         data_dir: str | Path,
         shards: int,
         *,
@@ -97,7 +100,7 @@ class ShardedRuntime:
         """
         if not 1 <= shards <= MAX_SHARDS:
             raise ShardLayoutError(f"shards must be between 1 and {MAX_SHARDS}, not {shards}")
-        config_path = Path(config)
+        config_path = config if isinstance(config, Config) else Path(config)
         loaded = load_config(config_path)
         data = Path(data_dir)
         _check_layout(data, shards)
@@ -166,10 +169,17 @@ class ShardedRuntime:
     ) -> concurrent.futures.Future[Submitted]:
         """Start a run on its shard; the future gives ``Submitted(run_id, created)`` once it
         is committed there, or raises what ``Runtime.submit`` would (or ShardUnavailable)."""
-        self._require_open()
+        self._check_submit(pipeline, input)
         return self._submit_link(idempotency_key).call_async(
             "submit", pipeline, input, idempotency_key
         )
+
+    def _check_submit(self, pipeline: str, input: dict[str, Any]) -> None:
+        # Here, not only on the shard: what cannot be stored must not reach the pipe either.
+        self._require_open()
+        if pipeline not in self.config.config.pipelines:
+            raise UnknownPipeline(pipeline, list(self.config.config.pipelines))
+        encode_input(pipeline, input)
 
     def submit(
         self,
@@ -180,7 +190,7 @@ class ShardedRuntime:
         timeout: float | None = 30.0,
     ) -> Submitted:
         """Start a run and wait for its commit (see ``Runtime.submit``)."""
-        self._require_open()
+        self._check_submit(pipeline, input)
         link = self._submit_link(idempotency_key)
         submitted: Submitted = link.call(
             "submit", pipeline, input, idempotency_key, timeout=timeout

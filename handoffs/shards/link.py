@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from handoffs.daemon.logs import log_event
-from handoffs.messages import HandoffsError
+from handoffs.messages import Config, HandoffsError
 from handoffs.shards.calls import NOTICE, ShardUnavailable, WireError, rebuild
 from handoffs.shards.worker import ShardSettings
 
@@ -66,7 +66,7 @@ class ShardLink:
     def __init__(
         self,
         shard: int,
-        config: Path,
+        config: Path | Config,
         data: Path,
         options: LinkOptions,
         on_commit: Callable[[int, int, Ended], None],
@@ -82,6 +82,8 @@ class ShardLink:
         self._changed = threading.Condition(self._lock)  # notified when it comes up or down
         self._ids = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future[Any]] = {}
+        self._outgoing: list[tuple[int, str, tuple[Any, ...], dict[str, Any]]] = []
+        self._sending = False
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._closing = threading.Event()
@@ -111,7 +113,7 @@ class ShardLink:
         options = self._options
         settings = ShardSettings(
             shard=self.shard,
-            config=str(self._config),
+            config=self._config if isinstance(self._config, Config) else str(self._config),
             data=str(self._data),
             fd=theirs.fileno(),
             log_level=options.log_level,
@@ -223,12 +225,42 @@ class ShardLink:
                 return future
             call_id = next(self._ids)
             self._pending[call_id] = future
-            try:
-                conn.send((call_id, method, args, kwargs))
-            except (OSError, ValueError):
-                self._pending.pop(call_id, None)
-                future.set_exception(ShardUnavailable(self.shard, "its connection broke"))
+            self._outgoing.append((call_id, method, args, kwargs))
+            if self._sending:
+                return future  # the thread sending now takes it along
+            self._sending = True
+        self._flush(conn)
         return future
+
+    def _flush(self, conn: Connection) -> None:
+        """Send what callers queued, in batches, until nothing is left (combining: the
+        first caller to find no send in progress sends for everyone who queues meanwhile,
+        so a burst of calls costs a few writes and wakes the shard a few times)."""
+        while True:
+            with self._lock:
+                batch, self._outgoing = self._outgoing, []
+                if not batch:
+                    self._sending = False
+                    return
+            try:
+                conn.send(batch)
+            except (OSError, ValueError):
+                self._fail([message[0] for message in batch], "its connection broke")
+            except Exception:  # an argument that does not pickle: send the others
+                for message in batch:
+                    try:
+                        conn.send([message])
+                    except (OSError, ValueError):
+                        self._fail([message[0]], "its connection broke")
+                    except Exception as exc:
+                        self._fail([message[0]], f"the call could not be sent: {exc}")
+
+    def _fail(self, call_ids: list[int], reason: str) -> None:
+        with self._lock:
+            futures = [self._pending.pop(i, None) for i in call_ids]
+        for future in futures:
+            if future is not None:
+                future.set_exception(ShardUnavailable(self.shard, reason))
 
     def call(self, method: str, *args: Any, timeout: float | None = 30.0, **kwargs: Any) -> Any:
         """Call and wait up to ``timeout`` seconds.
@@ -251,22 +283,23 @@ class ShardLink:
     def _read(self, conn: Connection, process: subprocess.Popen[bytes]) -> None:
         while True:
             try:
-                call_id, ok, value = conn.recv()
+                batch = conn.recv()
             except (EOFError, OSError):
                 break
-            if call_id == NOTICE:
-                last_seq, ended = value
-                self.last_seq = max(self.last_seq, last_seq)
-                self._on_commit(self.shard, last_seq, ended)
-                continue
-            with self._lock:
-                future = self._pending.pop(call_id, None)
-            if future is None:
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(rebuild(value) if isinstance(value, WireError) else value)
+            for call_id, ok, value in batch:
+                if call_id == NOTICE:
+                    last_seq, ended = value
+                    self.last_seq = max(self.last_seq, last_seq)
+                    self._on_commit(self.shard, last_seq, ended)
+                    continue
+                with self._lock:
+                    future = self._pending.pop(call_id, None)
+                if future is None:
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(rebuild(value) if isinstance(value, WireError) else value)
         try:
             code: int | str = process.wait(5.0)
         except subprocess.TimeoutExpired:  # its connection broke but it lives: end it
@@ -279,6 +312,7 @@ class ShardLink:
             self._conn, self._process, self.pid = None, None, None
             self.down = "closed" if self._closing.is_set() else reason
             pending, self._pending = self._pending, {}
+            self._outgoing, self._sending = [], False
             self._changed.notify_all()
         conn.close()
         for future in pending.values():

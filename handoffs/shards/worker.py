@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -31,7 +32,7 @@ from typing import Any, Final
 import msgspec
 from prometheus_client import generate_latest
 
-from handoffs.messages import Event
+from handoffs.messages import Config, Event
 from handoffs.messages.ids import set_shard
 from handoffs.runtime import TUNING, Runtime
 from handoffs.shards.calls import NOTICE, to_wire
@@ -45,13 +46,24 @@ ENDING_EVENTS: Final = frozenset({"run.completed", "run.failed", "run.cancelled"
 #: Calls served on the pool at once (each holds a thread while it waits for a commit).
 _POOL: Final = 16
 _STOP: Final = object()
+#: Messages sent to the front in one write, at most.
+_BATCH: Final = 1000
+
+
+def _sendable(message: tuple[Any, ...]) -> tuple[Any, ...]:
+    try:
+        pickle.dumps(message)
+    except Exception:
+        return (message[0], False, to_wire(RuntimeError("the reply could not be sent")))
+    return message
 
 
 class ShardSettings(msgspec.Struct, frozen=True, kw_only=True):
     """What a shard process is started with (its one argument, as JSON)."""
 
     shard: int
-    config: str
+    #: The config file's path, or the config itself.
+    config: str | Config
     data: str
     #: The file descriptor of its end of the pipe.
     fd: int
@@ -126,17 +138,20 @@ class _Server:
         unsubscribe = self.runtime.store.subscribe(self._committed)
         timeout = 10.0
         try:
-            while True:
+            closing = False
+            while not closing:
                 try:
-                    call_id, method, args, kwargs = self.conn.recv()
+                    batch = self.conn.recv()  # the calls the front had queued, in order
                 except (EOFError, OSError):
                     log.warning("the front went away; closing the shard")
                     break
-                if method == "close":
-                    timeout = float(args[0])
-                    self.outbox.put((call_id, True, None))
-                    break
-                self._dispatch(call_id, method, args, kwargs)
+                for call_id, method, args, kwargs in batch:
+                    if method == "close":
+                        timeout = float(args[0])
+                        self.outbox.put((call_id, True, None))
+                        closing = True
+                        break
+                    self._dispatch(call_id, method, args, kwargs)
         finally:
             unsubscribe()
             self.runtime.close(timeout=timeout)
@@ -176,14 +191,26 @@ class _Server:
         self.outbox.put((NOTICE, "commit", (events[-1].seq if events else 0, ended)))
 
     def _send(self) -> None:
-        while (message := self.outbox.get()) is not _STOP:
+        # Everything queued goes in one message: under load, one pickle and one write carry
+        # many replies and notices (and wake the front's reader once).
+        stopping = False
+        while not stopping:
+            batch = [self.outbox.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self.outbox.get_nowait())
+                except queue.Empty:
+                    break
+            if batch[-1] is _STOP:
+                batch.pop()
+                stopping = True
             try:
-                self.conn.send(message)
+                self.conn.send(batch)
             except (OSError, ValueError):  # the front is gone: nothing to tell any more
                 return
-            except Exception:  # a result that does not pickle: say so instead
+            except Exception:  # a result that does not pickle: send the rest, say so
                 log.exception("a reply could not be sent")
-                self.conn.send((message[0], False, to_wire(RuntimeError("unsendable reply"))))
+                self.conn.send([_sendable(message) for message in batch])
 
 
 def main(argv: list[str]) -> None:
