@@ -176,3 +176,29 @@ def test_the_layout_must_fit_the_shard_count(
         f"{wide} holds shards up to shard-2: their runs live there, so serve it with "
         "--shards 3 or more"
     )
+
+
+def test_a_triggered_run_starts_once_on_its_triggers_shard_across_a_kill(
+    tmp_path: Path,
+) -> None:
+    from handoffs.examples import __file__ as examples
+
+    config = Path(examples).parent / "support.toml"
+    with ShardedRuntime.open(config, tmp_path / "data", 2) as sharded:
+        question = {
+            "question": "how do I export my zebra ledger to mars",
+            "product_area": "billing",
+        }
+        ids = [sharded.submit("support", question).run_id for _ in range(6)]
+        sharded.shards[0].kill()  # mid-way for some: the triggers still happen once
+        assert sharded.shards[0].wait_started(2, timeout=60), sharded.shards[0].down
+        for run_id in ids:
+            assert sharded.wait(run_id, timeout=60).state == "completed"
+        triggered = sharded.store.runs(pipeline="knowledge_base", limit=100).items
+        by_artifact = {run.trigger_artifact: run for run in triggered}
+        assert len(by_artifact) == len(triggered) == len(ids)
+        for run_id in ids:
+            [resolution] = sharded.handoffs(run_id)
+            assert sharded.payload(resolution).doc_gap is True
+            run = by_artifact[resolution.id]
+            assert shard_of(run.run_id) == shard_of(run_id)
