@@ -84,7 +84,10 @@ def test_a_sharded_daemon_serves_the_api_over_its_shards(
     counted = [line for line in metrics.splitlines() if line.startswith("handoffs_total{")]
     assert {'shard="0"' in line for line in counted} == {True, False}
     assert daemon.http.get("/healthz").json() == {"status": "ok", "reasons": []}
-    assert daemon.http.get("/console/").status_code in (200, 303)
+    for page in ("/console/runs", "/console/inbox", "/console/health", f"/console/runs/{ids[0]}"):
+        response = daemon.http.get(page)
+        assert response.status_code == 200, (page, response.text)
+    assert daemon.http.get("/console/runs").text.count("/console/runs/run-") >= len(ids)
     assert daemon.stop() == 0
     assert not any(_alive(pid) for pid in _shard_pids(daemon).values())
 
