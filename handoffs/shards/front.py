@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,8 @@ from handoffs.shards.merged import ShardedStore
 from handoffs.store import StorePathError
 
 __all__ = ["ShardLayoutError", "ShardedRuntime", "shard_dir"]
+
+log = logging.getLogger("handoffs.shards")
 
 
 class ShardLayoutError(CallerError):
@@ -303,7 +306,10 @@ class ShardedRuntime:
             return
         for run_id, kind in ended:
             for listener in self._ended_listeners:
-                listener(run_id, kind)
+                try:
+                    listener(run_id, kind)
+                except Exception:  # a listener's bug must not stop this shard's reader
+                    log.exception("an on_run_end listener raised")
         with self._settled:
             self._version += 1
             self._settled.notify_all()
