@@ -134,6 +134,7 @@ def check_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "value": a_runs,
         "met": None if a_runs is None else a_runs >= 2500,
     })  # fmt: skip
+    targets += _single_runtime_targets(get)
     peers = {p: get(p, "runs_per_s") for p in ("f-autogen", "f-langgraph")}
     present = {p: v for p, v in peers.items() if v}
     if a_runs is not None and present:
@@ -168,6 +169,32 @@ def check_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if any(r["scenario"] == "g" for r in records):
         targets += _io_targets(records, get)
     return targets
+
+
+#: Issue 16 part 2, the single runtime: CPU per saturated run, and how far the unloaded
+#: hop sits above the fsync floor of the same hour (the store alone, a group of 1).
+CPU_PER_RUN_US = 400.0
+HOP_OVER_FLOOR = 1.2
+
+
+def _single_runtime_targets(get: Any) -> list[dict[str, Any]]:
+    """(a)'s CPU per run, and (c)'s unloaded hop against (d)'s group-of-1 store hop."""
+    cpu = get("a", "cpu_us_per_run")
+    hop, floor = get("c-unloaded", "hop_p50_ms"), get("d-g1", "hop_p50_ms")
+    ratio = hop / floor if hop is not None and floor else None
+    return [
+        {
+            "target": f"(a) CPU per run <= {CPU_PER_RUN_US:,.0f} us",
+            "value": cpu,
+            "met": None if cpu is None else cpu <= CPU_PER_RUN_US,
+        },
+        {
+            "target": f"(c) unloaded hop p50 <= {HOP_OVER_FLOOR}x (d)'s group-of-1 store hop p50",
+            "value": ratio,
+            "detail": None if ratio is None else f"{hop:.3f} ms / {floor:.3f} ms",
+            "met": None if ratio is None else ratio <= HOP_OVER_FLOOR,
+        },
+    ]
 
 
 def _is_ours_io(record: dict[str, Any]) -> bool:

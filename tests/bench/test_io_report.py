@@ -63,3 +63,23 @@ def test_markdown_has_the_io_table() -> None:
     assert (
         "| g-5000 | handoffs | 5,000 | 1,200 | 2,500 | 48.0 | 15 | - | - | 2.40 | 0.75 |" in lines
     )
+
+
+def test_single_runtime_targets_judge_cpu_and_the_hop_over_the_store_floor() -> None:
+    records = [
+        _record("a", "handoffs", "a", runs_per_s=2600.0, cpu_us_per_run=380.0),
+        _record("c-unloaded", "handoffs", "c", hop_p50_ms=1.3),
+        _record("d-g1", "store only", "d", hop_p50_ms=1.0),
+    ]
+    targets = {t["target"]: t for t in check_targets(records)}
+    assert targets["(a) saturated durable throughput >= 2,500 runs/s (10,000 handoffs/s)"]["met"]
+    cpu = targets["(a) CPU per run <= 400 us"]
+    assert (cpu["value"], cpu["met"]) == (380.0, True)
+    hop = targets["(c) unloaded hop p50 <= 1.2x (d)'s group-of-1 store hop p50"]
+    assert (hop["value"], hop["met"], hop["detail"]) == (1.3, False, "1.300 ms / 1.000 ms")
+
+
+def test_single_runtime_targets_without_their_rows_are_not_measured() -> None:
+    targets = {t["target"]: t for t in check_targets([_record("a", "handoffs", "a")])}
+    assert targets["(a) CPU per run <= 400 us"]["met"] is None
+    assert targets["(c) unloaded hop p50 <= 1.2x (d)'s group-of-1 store hop p50"]["met"] is None
