@@ -99,7 +99,7 @@ class GroupCommitter:
         here and returned with its error (``None``: committed); a large one goes to the
         thread and ``None`` is returned (``done`` follows)."""
         group = self.take_open()
-        batches = [d.batch for _, d in group if len(d.batch)]
+        batches = [d.batch for _, d in group if d.batch]
         if len(batches) <= INLINE_GROUP:
             # Light load: commit here. The thread would cost three wake-ups (to it, back once
             # the puts are in, back when done), most of an unloaded hop, and little arrives
@@ -117,7 +117,7 @@ class GroupCommitter:
     def commit_now(self) -> tuple[list[Entry], BaseException | None]:
         """Commit the open group here and now (the committer must be free)."""
         group = self.take_open()
-        return group, commit(self._store, [d.batch for _, d in group if len(d.batch)])
+        return group, commit(self._store, [d.batch for _, d in group if d.batch])
 
     def finished(self) -> list[Entry]:
         """The group the thread committed (its ``done`` came)."""

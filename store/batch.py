@@ -178,6 +178,18 @@ class Batch:
         )
         return encoded + 256 * len(self.events) + 64 * len(self.idempotency)
 
+    def __bool__(self) -> bool:
+        # Whether it writes anything, asked of every batch of a group: stops at the first
+        # list that has something (most batches have an event), unlike ``len``.
+        return bool(
+            self.events
+            or self.runs
+            or self.tasks
+            or self.artifacts
+            or self.escalations
+            or self.idempotency
+        )
+
     def __len__(self) -> int:
         return (
             len(self.artifacts)
