@@ -106,12 +106,23 @@ def check_tags(stage_tags: list[str], tags: list[str]) -> Feedback | None:
     return Feedback(source="validator", aspect="tags", issue=issue[:20_000], severity="blocker")
 
 
+#: Contract fields ``effective_quality`` reads, and per contract type whether it has any.
+_MARKERS = ("confidence", "completeness", "tests_passed", "tests_failed")
+_MARKED: dict[type, bool] = {}
+
+
 def effective_quality(value: object, quality: QualityMarkers) -> QualityMarkers:
     """The markers the gates judge: reported markers, filled in from the payload if unset.
 
     A contract that carries its own ``confidence`` or ``completeness`` (ResearchFindings
     does) need not repeat it; a ``CodeChange`` with tests run and none failed has passed.
     """
+    kind = type(value)
+    marked = _MARKED.get(kind)
+    if marked is None:
+        marked = _MARKED[kind] = any(hasattr(kind, name) for name in _MARKERS)
+    if not marked:  # most contracts carry no markers: nothing to fill in (once per output)
+        return quality
     updates: dict[str, Any] = {}
     for name in ("confidence", "completeness"):
         if getattr(quality, name) is None and isinstance(getattr(value, name, None), float):

@@ -73,7 +73,7 @@ class Dispatcher:
 
     def enqueue(self, role: str, task_id: str, *, front: bool = False) -> None:
         """``task_id`` waits for a slot of ``role``."""
-        queue = self._waiting.setdefault(role, deque())
+        queue = self.waiting(role)
         if front:
             queue.appendleft(task_id)
         else:
@@ -81,7 +81,11 @@ class Dispatcher:
 
     def waiting(self, role: str) -> deque[str]:
         """The queue of ``role`` (the caller pops what it dispatches)."""
-        return self._waiting.setdefault(role, deque())
+        # Not setdefault: that would build a deque on every call (once per answer).
+        queue = self._waiting.get(role)
+        if queue is None:
+            queue = self._waiting[role] = deque()
+        return queue
 
     def roles(self) -> Iterator[str]:
         """Every role that has slots or waiting tasks."""

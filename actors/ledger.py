@@ -290,7 +290,10 @@ class Ledger:
             attempts={**run.attempts, key: 1},
         )
         live = self.tasks[record.task_id] = LiveTask(record)
-        self.run_tasks.setdefault(run.run_id, set()).add(record.task_id)
+        ids = self.run_tasks.get(run.run_id)  # not setdefault: a set built per task for nothing
+        if ids is None:
+            ids = self.run_tasks[run.run_id] = set()
+        ids.add(record.task_id)
         d.effects.append(Start(live) if starting else Queue(live))
         return run
 

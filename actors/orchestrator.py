@@ -26,7 +26,6 @@ from handoffs.actors.decider import Decider
 from handoffs.actors.decision import (
     Decision,
     Effect,
-    Health,
     Later,
     LiveTask,
     Queue,
@@ -361,20 +360,20 @@ class Orchestrator(ThreadActor):
         self._check_drained()
 
     def _perform(self, effect: Effect) -> None:
-        match effect:
-            case Start(live):
-                self._router.started(live)
-            case Queue(live, delay):
-                self._router.dispatch_later(live, delay)
-            case Withdraw(live):
-                self._router.withdraw(live)
-            case Later(event, delay):
-                ref = self.actor_ref
-                self._timers.call_later(delay, lambda: ref.tell(event))
-            case Health(event):
-                supervisor = self.supervisor
-                if supervisor is not None:
-                    supervisor.tell(event)
+        # isinstance, not ``match``: a class pattern costs several lookups, once per effect.
+        if isinstance(effect, Start):
+            self._router.started(effect.live)
+        elif isinstance(effect, Queue):
+            self._router.dispatch_later(effect.live, effect.delay)
+        elif isinstance(effect, Withdraw):
+            self._router.withdraw(effect.live)
+        elif isinstance(effect, Later):
+            event, ref = effect.event, self.actor_ref
+            self._timers.call_later(effect.delay, lambda: ref.tell(event))
+        else:
+            supervisor = self.supervisor
+            if supervisor is not None:
+                supervisor.tell(effect.event)
 
     def _void(self, group: list[Entry], error: BaseException) -> None:
         """``group`` will not be committed: its callers get ``error``, its decisions are void."""

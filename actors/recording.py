@@ -70,7 +70,13 @@ def record(
         detail=outcome,
     )
     key = item_key(stage_name, item)
-    run = bump(run, outputs=key, handoffs=True, latest=(key, handoff.id) if latest else None)
+    # ``bump``, inlined: one copy of the run per recorded output.
+    run = msgspec.structs.replace(
+        run,
+        outputs={**run.outputs, key: run.outputs.get(key, 0) + 1},
+        handoffs=run.handoffs + 1,
+        latest={**run.latest, key: handoff.id} if latest else run.latest,
+    )
     d.handoffs.append((run.pipeline, stage_name, outcome))
     return run, handoff
 
