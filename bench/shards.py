@@ -3,14 +3,15 @@ one invocation (rounds alternate the shard counts, so the machine's drift hits e
 
 Each measurement opens a fresh :class:`~handoffs.shards.ShardedRuntime` on the bench
 pipeline (research -> write -> review -> publish, durable: sync on) with N shard processes,
-keeps ``--window`` runs in flight from this process (the front) for ``--warmup`` then
-``--duration`` seconds, and counts the runs that end in the measured window. CPU per run is
-the CPU time of every process (the front and each shard, from ``/proc``) over the window,
-divided by the runs that ended in it. A run's e2e time is from its submit to the front
-learning of its end (a commit notice), so it includes both pipe crossings.
+keeps ``--window`` runs per shard in flight (row (a)'s 256) from this process (the front)
+for ``--warmup`` then ``--duration`` seconds, and counts the runs that end in the measured
+window. CPU per run is the CPU time of every process (the front and each shard, from
+``/proc``) over the window, divided by the runs that ended in it. A run's e2e time is from
+its submit to the front learning of its end (a commit notice), so it includes both pipe
+crossings.
 
 Usage: python -m bench.shards [--shards 1,2,4] [--rounds 3] [--duration 8] [--warmup 2]
-                              [--window 512] [--out DIR]
+                              [--window 256] [--out DIR]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 import msgspec
 
 from bench.agents import PIPELINE, bench_config
-from handoffs.shards import ShardedRuntime
+from handoffs.shards import LinkOptions, ShardedRuntime
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -98,13 +99,16 @@ class _Load:
 
 
 def measure(shards: int, window: int, warmup: float, duration: float) -> dict[str, Any]:
-    """One saturated measurement with ``shards`` shards on a fresh store."""
-    config = bench_config(concurrency=2)
+    """One saturated measurement with ``shards`` shards on a fresh store (the settings of
+    row (a): one agent per role, prefetch 128, sync on)."""
+    config = bench_config(concurrency=1)
     config = msgspec.structs.replace(
         config, store=msgspec.structs.replace(config.store, sync=True, map_size=1 << 30)
     )
     with tempfile.TemporaryDirectory(prefix="handoffs-bench-shards-") as d:
-        runtime = ShardedRuntime.open(config, Path(d) / "kb", shards)
+        runtime = ShardedRuntime.open(
+            config, Path(d) / "kb", shards, options=LinkOptions(prefetch=128)
+        )
         try:
             load = _Load(runtime, window)
             runtime.on_run_end(load.ended)
@@ -144,14 +148,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--window", type=int, default=512)
+    parser.add_argument("--window", type=int, default=256, help="runs in flight per shard")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     counts = [int(n) for n in args.shards.split(",")]
     results: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
     for round_ in range(args.rounds):
         for n in counts:
-            result = measure(n, args.window, args.warmup, args.duration)
+            result = measure(n, args.window * n, args.warmup, args.duration)
             results[n].append(result)
             print(
                 f"round {round_ + 1} shards {n}: {result['runs_per_s']:,.0f} runs/s, "

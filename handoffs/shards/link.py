@@ -58,6 +58,8 @@ class LinkOptions:
     log_level: str | None = None
     #: Export traces from the shard as the ``OTEL_*`` variables say.
     tracing: bool = False
+    #: Tasks one agent actor may hold at once (``Runtime.open``'s ``prefetch``).
+    prefetch: int = 4
 
 
 class ShardLink:
@@ -119,6 +121,7 @@ class ShardLink:
             log_level=options.log_level,
             sys_path=self._sys_path,
             tracing=options.tracing,
+            prefetch=options.prefetch,
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "handoffs.shards", msgspec.json.encode(settings).decode()],

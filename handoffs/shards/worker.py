@@ -73,6 +73,8 @@ class ShardSettings(msgspec.Struct, frozen=True, kw_only=True):
     sys_path: list[str] = []
     #: Export traces as the ``OTEL_*`` variables say (``serve --tracing``).
     tracing: bool = False
+    #: Tasks one agent actor may hold at once (``Runtime.open``'s ``prefetch``).
+    prefetch: int = 4
 
 
 def shard_main(settings: ShardSettings, conn: Connection) -> None:
@@ -90,7 +92,13 @@ def shard_main(settings: ShardSettings, conn: Connection) -> None:
             from handoffs.tracing import enable_from_environment
 
             enable_from_environment()
-        runtime = Runtime.open(settings.config, settings.data, dispatch=False, **TUNING)
+        runtime = Runtime.open(
+            settings.config,
+            settings.data,
+            dispatch=False,
+            prefetch=settings.prefetch,
+            **TUNING,
+        )
     except Exception as exc:  # the front reports it
         conn.send(("failed", to_wire(exc)))
         conn.close()
