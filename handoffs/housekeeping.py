@@ -19,6 +19,10 @@ __all__ = ["Housekeeper", "retention_policy"]
 
 log = logging.getLogger("handoffs.retention")
 
+#: Runs per transaction (and 8x tasks, 20x journal entries): about 3 ms each, so a commit
+#: waits at most that long, and the fsync each one costs is shared by 64 runs (pruning
+#: 100,000 runs held the lock 10.8 s in all at 16 runs per transaction, 6.5 s at 64).
+_BATCH = 64
 #: Seconds between two transactions of a pass at least: the committer's turn at the lock.
 _PAUSE = 0.002
 #: And a multiple of the last transaction's length: a pass takes at most a tenth of the
@@ -78,6 +82,7 @@ class Housekeeper:
             report = prune(
                 self._store,
                 self._policy,
+                batch=_BATCH,
                 pause=self._pause,
                 stop=self._stop.is_set,
             )
