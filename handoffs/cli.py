@@ -50,7 +50,8 @@ def check(config: Path, data: Path | None) -> None:
     Agents import, contracts exist, stages connect, loops are bounded, instructions
     render. Every problem is printed as FILE:LINE: message (exit 1); a sound config gets
     a summary of its pipelines, loops and roles. With --data, runs in flight that would
-    lose their stage are listed (exit 1), as handoffs serve would refuse them.
+    lose their stage are listed (exit 1), as handoffs serve would refuse them (in every
+    shard of a sharded data directory).
     """
     loaded, problems = inspect_config(config)
     for problem in problems:
@@ -61,8 +62,14 @@ def check(config: Path, data: Path | None) -> None:
         from handoffs.evolution import stranded_in, stranded_message
         from handoffs.messages import HandoffsError
 
+        # A sharded data directory (serve --shards) is checked shard by shard.
+        shards = sorted(
+            (p for p in data.glob("shard-*") if p.name[6:].isdigit() and p.is_dir()),
+            key=lambda p: int(p.name[6:]),
+        )
+        stores = shards if shards and not (data / "data.mdb").exists() else [data]
         try:
-            found = stranded_in(loaded.config, data)
+            found = [run for store in stores for run in stranded_in(loaded.config, store)]
         except HandoffsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

@@ -213,9 +213,9 @@ def graph_line(version: PipelineVersion) -> str:
 
 def _require_store(data: Path) -> None:
     if not (data / "data.mdb").is_file():
-        from handoffs.store import StorePathError
+        from handoffs.store.errors import no_store_at
 
-        raise StorePathError(str(data), "no store there (no data.mdb)")
+        raise no_store_at(data)
 
 
 MAINTENANCE_COMMANDS = (prune, compact, backup, restore, versions)

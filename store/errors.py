@@ -16,6 +16,9 @@ Each is a :class:`~handoffs.messages.errors.HandoffsError` and says whose fault 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from handoffs.messages.errors import CallerError, HandoffsError, RuntimeFault
 
 __all__ = [
@@ -50,6 +53,19 @@ class StorePathError(StoreError, CallerError):
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"cannot open store {path}: {problem}")
         self.path = path
+
+
+def no_store_at(path: str | os.PathLike[str]) -> StorePathError:
+    """The error for a directory that holds no store; one that holds orchestrator shards
+    (``serve --shards``: ``shard-0``, ...) says to name a shard's directory instead."""
+    root = Path(path)
+    problem = "no store there (no data.mdb)"
+    if (root / "shard-0").is_dir():
+        problem += (
+            f"; it holds orchestrator shards: give one shard's directory, such as "
+            f"{root / 'shard-0'}"
+        )
+    return StorePathError(str(root), problem)
 
 
 class StoreClosed(StoreError, CallerError):

@@ -20,7 +20,13 @@ import shutil
 from pathlib import Path
 
 import lmdb
-from handoffs.store.errors import StoreCorrupt, StoreIOError, StoreLocked, StorePathError
+from handoffs.store.errors import (
+    StoreCorrupt,
+    StoreIOError,
+    StoreLocked,
+    StorePathError,
+    no_store_at,
+)
 from handoffs.store.kb import Store, StoreOptions
 
 __all__ = ["backup", "compact", "restore"]
@@ -87,7 +93,7 @@ def backup(data_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Pat
     """
     source, target = Path(data_dir), Path(out)
     if not (source / _DATA).is_file():
-        raise StorePathError(str(source), "no store there (no data.mdb)")
+        raise no_store_at(source)
     if target.exists():
         raise StorePathError(str(target), "it exists; a backup goes to a new directory")
     if _holder(source) == os.getpid() and _locked(source):
@@ -176,7 +182,7 @@ def compact(
     root = Path(data_dir)
     data = root / _DATA
     if not data.is_file():
-        raise StorePathError(str(root), "no store there (no data.mdb)")
+        raise no_store_at(root)
     before = data.stat().st_size
     scratch = _scratch(data)
     try:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import lmdb
 import msgspec
 from handoffs.messages import encode_msgpack, msgpack_decoder
-from handoffs.store.errors import StoreCorrupt, StoreIOError, StorePathError
+from handoffs.store.errors import StoreCorrupt, StoreIOError, StorePathError, no_store_at
 from handoffs.store.pages import SEP
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def _read_only(data_dir: Path) -> Iterator[tuple[lmdb.Transaction[bytes], dict[s
     """One read transaction on the store in ``data_dir`` beside its writer (no lock taken:
     LMDB lets other processes read while the daemon writes)."""
     if not (data_dir / "data.mdb").is_file():
-        raise StorePathError(str(data_dir), "no store there (no data.mdb)")
+        raise no_store_at(data_dir)
     try:
         env = lmdb.open(str(data_dir), readonly=True, lock=True, max_dbs=64, create=False)
     except lmdb.Error as exc:

@@ -202,3 +202,50 @@ def test_a_triggered_run_starts_once_on_its_triggers_shard_across_a_kill(
             assert sharded.payload(resolution).doc_gap is True
             run = by_artifact[resolution.id]
             assert shard_of(run.run_id) == shard_of(run_id)
+
+
+def test_check_data_looks_at_every_shard_and_maintenance_names_a_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.syspath_prepend(str(AGENTS))
+    data = tmp_path / "data"
+    with ShardedRuntime.open(CONFIG, data, 2) as sharded:
+        ids = [
+            sharded.submit(
+                "reviewed", {"topic": "x", "approve": False}, _submit_on(sharded, s, 5)
+            ).run_id
+            for s in (0, 1)
+        ]
+        for run_id in ids:
+            assert sharded.wait(run_id, timeout=30).state == "escalated"
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(
+        CONFIG.read_text()
+        .replace("stages.review]", "stages.check]")
+        .replace('next = "review"', 'next = "check"')
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(AGENTS)}
+    checked = subprocess.run(
+        [sys.executable, "-m", "handoffs", "check", str(renamed), "--data", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert checked.returncode == 1
+    assert all(run_id in checked.stderr for run_id in ids), checked.stderr
+    backed = subprocess.run(
+        [sys.executable, "-m", "handoffs", "backup", "--data", str(data), str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert backed.returncode == 1
+    assert backed.stderr == (
+        f"error: cannot open store {data}: no store there (no data.mdb); it holds "
+        f"orchestrator shards: give one shard's directory, such as {data / 'shard-0'}\n"
+    )
