@@ -10,8 +10,8 @@ answer is left out of that scrape (``handoffs_shard_up`` says 0), never the whol
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -24,7 +24,7 @@ from handoffs.runtime import QueueWait, RuntimeStatistics
 if TYPE_CHECKING:
     from handoffs.shards.link import ShardLink
 
-__all__ = ["ShardCollector", "merge_statistics"]
+__all__ = ["ShardCollector", "merge_statistics", "summed"]
 
 #: Seconds a scrape waits for a shard's exposition.
 SCRAPE_TIMEOUT: Final = 5.0
@@ -88,7 +88,7 @@ def merge_statistics(each: Sequence[RuntimeStatistics]) -> RuntimeStatistics:
         first.supervisor,
         roles=list(roles.values()),
         revisions=sum(s.supervisor.revisions for s in each),
-        escalations=_summed(s.supervisor.escalations for s in each),
+        escalations=summed(s.supervisor.escalations for s in each),
         failures=sum(s.supervisor.failures for s in each),
         stale_results=sum(s.supervisor.stale_results for s in each),
         top_runs=sorted((run for s in each for run in s.supervisor.top_runs), key=lambda r: -r[1])[
@@ -101,7 +101,7 @@ def merge_statistics(each: Sequence[RuntimeStatistics]) -> RuntimeStatistics:
         active_runs=sum(o.active_runs for o in orchestrators),
         live_tasks=sum(o.live_tasks for o in orchestrators),
         inflight=sum(o.inflight for o in orchestrators),
-        waiting=_summed(o.waiting for o in orchestrators),
+        waiting=summed(o.waiting for o in orchestrators),
         roles_down=sorted({r for o in orchestrators for r in o.roles_down}),
         processed=sum(o.processed for o in orchestrators),
         stale=sum(o.stale for o in orchestrators),
@@ -116,7 +116,7 @@ def merge_statistics(each: Sequence[RuntimeStatistics]) -> RuntimeStatistics:
         store=first.store,
         supervisor=supervisor,
         orchestrator=orchestrator,
-        runs=_summed(s.runs for s in each),
+        runs=summed(s.runs for s in each),
         escalations_open=sum(s.escalations_open for s in each),
         queue=queue,
     )
@@ -140,7 +140,8 @@ def _queue(a: QueueWait, b: QueueWait) -> QueueWait:
     return QueueWait(started=started, mean_seconds=mean, waiting=a.waiting + b.waiting)
 
 
-def _summed(counts: Any) -> dict[str, int]:
+def summed(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Counts by key, added up."""
     total: dict[str, int] = {}
     for each in counts:
         for key, value in each.items():

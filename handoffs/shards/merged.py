@@ -23,6 +23,7 @@ from typing import Any, Final, NamedTuple
 
 from handoffs.messages import Escalation, Event, Handoff, Run, TaskRecord
 from handoffs.messages.ids import shard_of
+from handoffs.shards.figures import summed
 from handoffs.shards.link import ShardLink
 from handoffs.store import InvalidKey, Page
 from handoffs.store.batch import check_id
@@ -196,11 +197,11 @@ class ShardedStore:
 
     def count_runs(self) -> dict[str, int]:
         """Runs in each state, over every shard."""
-        return _summed(self._all("count_runs"))
+        return summed(self._all("count_runs"))
 
     def count_escalations(self) -> dict[str, int]:
         """Escalations in each state, over every shard."""
-        return _summed(self._all("count_escalations"))
+        return summed(self._all("count_escalations"))
 
     def map_usage(self) -> tuple[int, int]:
         """``(bytes used, map size)`` summed over the shards' LMDB maps."""
@@ -251,11 +252,3 @@ class ShardedStore:
 def _id_of(item: Run | Escalation | Handoff) -> str:
     # The key a listing orders by: a run's id, an escalation's or a handoff's own id.
     return item.run_id if isinstance(item, Run) else item.id
-
-
-def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for each in counts:
-        for key, value in each.items():
-            total[key] = total.get(key, 0) + value
-    return total
