@@ -21,6 +21,7 @@ from handoffs.actors.errors import (
     RunNotFound,
     RuntimeClosed,
     RuntimeFault,
+    RuntimeStopped,
     StoreUnavailable,
     UnknownPipeline,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "RuntimeClosed",
     "RuntimeFault",
     "RuntimeMetrics",
+    "RuntimeStopped",
     "Slot",
     "Stage",
     "StoreUnavailable",

@@ -36,6 +36,7 @@ __all__ = [
     "RunNotFound",
     "RuntimeClosed",
     "RuntimeFault",
+    "RuntimeStopped",
     "RuntimeTimeout",
     "StoreUnavailable",
     "UnknownPipeline",
@@ -93,6 +94,11 @@ class RoleNotFound(CallerError):
 
 class RuntimeClosed(CallerError):
     """The runtime is closed or closing."""
+
+
+class RuntimeStopped(RuntimeFault):
+    """The runtime's orchestrator stopped by itself (``health()`` says why): nothing more is
+    decided or committed until the runtime is opened again."""
 
 
 class RunNotFound(CallerError):

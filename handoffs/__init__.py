@@ -18,6 +18,7 @@ valid call; it may succeed later). The tree::
     └── RuntimeFault
         ├── StoreUnavailable                the store refuses writes now; nothing was done
         ├── RuntimeTimeout                  no answer in time (also a TimeoutError)
+        ├── RuntimeStopped                  the orchestrator stopped by itself; reopen the runtime
         ├── InternalError                   a bug of ours; the original is its __cause__
         └── StoreLocked, StoreFull, StoreCorrupt, StoreIOError    (also StoreError)
 """
@@ -34,6 +35,7 @@ from handoffs.actors import (
     RunNotFound,
     RuntimeClosed,
     RuntimeFault,
+    RuntimeStopped,
     StoreUnavailable,
     UnknownPipeline,
     Unrecoverable,
@@ -83,6 +85,7 @@ __all__ = [
     "RuntimeClosed",
     "RuntimeFault",
     "RuntimeStatistics",
+    "RuntimeStopped",
     "RuntimeTimeout",
     "StoreError",
     "StoreOptions",

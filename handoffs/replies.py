@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import pykka
 
-from handoffs.actors.errors import InternalError, RuntimeClosed, RuntimeTimeout
+from handoffs.actors.errors import InternalError, RuntimeStopped, RuntimeTimeout
 from handoffs.messages.errors import HandoffsError
 
 __all__ = ["Reply", "boundary", "ours", "result"]
@@ -27,11 +27,11 @@ T = TypeVar("T")
 
 def ours(exc: BaseException, call: str) -> BaseException:
     """``exc`` as the public API may raise it: ours as it is; a stopped actor as
-    :class:`RuntimeClosed`; anything else (a bug of ours) as :class:`InternalError`."""
+    :class:`RuntimeStopped`; anything else (a bug of ours) as :class:`InternalError`."""
     if isinstance(exc, HandoffsError) or not isinstance(exc, Exception):
         return exc  # ours, or KeyboardInterrupt and friends, which must propagate as they are
     if isinstance(exc, pykka.ActorDeadError):
-        closed = RuntimeClosed(f"{call}: the runtime has stopped")
+        closed = RuntimeStopped(f"{call}: the runtime has stopped")
         closed.__cause__ = exc
         return closed
     internal = InternalError(f"{call} failed inside the runtime: {type(exc).__name__}: {exc}")

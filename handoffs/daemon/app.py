@@ -33,6 +33,7 @@ from handoffs.actors import (
     RunFinished,
     RunNotFound,
     RuntimeClosed,
+    RuntimeStopped,
     StoreUnavailable,
     UnknownPipeline,
 )
@@ -101,6 +102,10 @@ def to_api_error(exc: Exception) -> ApiError:
             return ApiError(409, "run_finished", str(exc), "run_id", state=exc.state)
         case InvalidKey():
             return ApiError(400, "invalid_parameter", str(exc))
+        case RuntimeStopped():
+            return ApiError(
+                503, "runtime_stopped", "the runtime stopped (see /healthz); restart the daemon"
+            )
         case RuntimeClosed() | StoreClosed():
             return ApiError(503, "shutting_down", "the daemon is shutting down")
         case ShardUnavailable():

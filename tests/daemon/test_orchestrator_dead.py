@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry
 from runtime_support import make_config
 
-from handoffs import Runtime, RuntimeClosed
+from handoffs import Runtime, RuntimeStopped
 from handoffs.daemon.app import build_app
 
 #: Far under the runtime's own 30 s timeout: a hang shows as a failure, not a slow pass.
@@ -40,7 +40,7 @@ def dead(tmp_path: Path) -> Iterator[Runtime]:
 def test_health_is_degraded_with_the_reason_and_a_submit_fails_at_once(dead: Runtime) -> None:
     assert dead.health() == (False, [REASON])
     started = time.monotonic()
-    with pytest.raises(RuntimeClosed, match=r"^submit: the runtime has stopped$"):
+    with pytest.raises(RuntimeStopped, match=r"^submit: the runtime has stopped$"):
         dead.submit("content", {"topic": "bees"})
     assert time.monotonic() - started < QUICK_SECONDS
 
@@ -66,8 +66,8 @@ def test_healthz_is_degraded_and_post_runs_answers_503_at_once(dead: Runtime) ->
         # The daemon maps a stopped runtime to this one answer (handoffs/daemon/app.py).
         assert submitted.json() == {
             "error": {
-                "code": "shutting_down",
-                "message": "the daemon is shutting down",
+                "code": "runtime_stopped",
+                "message": "the runtime stopped (see /healthz); restart the daemon",
                 "field": None,
             }
         }

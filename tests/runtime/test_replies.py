@@ -8,7 +8,7 @@ import queue
 import pykka
 import pytest
 
-from handoffs import InternalError, RunNotFound, RuntimeClosed, RuntimeTimeout
+from handoffs import InternalError, RunNotFound, RuntimeStopped, RuntimeTimeout
 from handoffs.replies import Reply, boundary, ours, result
 
 
@@ -37,9 +37,9 @@ def test_our_error_passes_through_and_a_foreign_one_becomes_internal() -> None:
     assert caught.value.__cause__ is error
 
 
-def test_a_stopped_actor_is_runtime_closed_and_a_pykka_timeout_ours() -> None:
+def test_a_stopped_actor_is_runtime_stopped_and_a_pykka_timeout_ours() -> None:
     closed = ours(pykka.ActorDeadError("gone"), "resolve")
-    assert isinstance(closed, RuntimeClosed)
+    assert isinstance(closed, RuntimeStopped)
     assert str(closed) == "resolve: the runtime has stopped"
     timeout = pytest.raises(RuntimeTimeout, match=r"^health: no answer from the runtime within 2 s")
     with timeout, boundary("health", 2.0):
