@@ -46,7 +46,7 @@ from handoffs.actors.ray_worker import (
     decode_outcome,
     wire_task,
 )
-from handoffs.actors.work import Seat
+from handoffs.actors.work import Seat, end_detached
 from handoffs.messages import RaySpec, msgpack_decoder
 
 __all__ = ["RayAgentActor", "connect"]
@@ -143,7 +143,7 @@ class RayAgentActor(ThreadActor):
         #: Held here until the Ray actor has room.
         self._waiting: deque[Perform] = deque()
         #: Sent to the Ray actor: the attempt -> (its result's ref, the task, when sent).
-        self._sent: dict[TaskKey, tuple[Any, Perform, float]] = {}
+        self._sent: dict[TaskKey, tuple[Any, Perform, float, Any]] = {}
 
     # ----------------------------------------------------------------- actor thread
 
@@ -214,10 +214,10 @@ class RayAgentActor(ThreadActor):
         waiting, sent = self._waiting, self._sent
         while waiting and len(sent) < self._room and self._worker is not None:
             message = waiting.popleft()
-            task = self._reporter.begin(message)
+            task, span = self._reporter.begin_detached(message)
             key = (task.task_id, task.attempt)
             ref = self._worker.perform.remote(wire_task(message, task))
-            sent[key] = (ref, message, time.perf_counter())
+            sent[key] = (ref, message, time.perf_counter(), span)
             ref.future().add_done_callback(partial(_tell, self.actor_ref, key, ref))
 
     def _withdraw(self, key: TaskKey) -> None:
@@ -238,61 +238,67 @@ class RayAgentActor(ThreadActor):
         if entry is None or entry[0] is not ref:
             return
         del self._sent[key]
-        _, message, started = entry
+        _, message, started, span = entry
         try:
             data = ray.get(ref, timeout=0)
         except ray.exceptions.TaskCancelledError:
-            return  # withdrawn: the orchestrator no longer waits for it
+            end_detached(span, "withdrawn")  # the orchestrator no longer waits for it
+            return
         except ray.exceptions.RayActorError as exc:
+            end_detached(span, "crashed", f"Ray actor died: {_said(exc)}")
             self._crash(f"Ray actor died: {_said(exc)}")
             return
         except ray.exceptions.RayError as exc:
             # Not the agent (its exceptions come back as outcomes): Ray could not run the
             # task, e.g. a contract that does not import on the worker. A failure to retry.
             if isinstance(getattr(exc, "cause", None), ray.exceptions.TaskCancelledError):
+                end_detached(span, "withdrawn")
                 return
+            end_detached(span, "failed", f"Ray: {_said(exc)}")
             self._report_failure(message, f"Ray: {_said(exc)}", started)
             return
-        self._report(message, data, started)
+        self._report(message, data, started, span)
 
-    def _report(self, message: Perform, data: bytes, started: float) -> None:
-        task = message.task
-        name = self.name
+    def _report(self, message: Perform, data: bytes, started: float, span: Any) -> None:
         try:
             outcome = decode_outcome(data)
-            if isinstance(outcome, Done):
-                # The boundary: the payload is decoded (validated) again here, as the store
-                # keeps only what its contract accepts.
-                value = msgpack_decoder(message.contract).decode(outcome.payload)
-                checked = ValidOutput(value, outcome.payload, outcome.quality)
-                done = TaskDone(
-                    task.task_id, task.attempt, name, checked, outcome.tags, outcome.seconds
-                )
-                self._reporter.tell(done)
-                return
+            report = self._outcome(message, outcome)
         except msgspec.MsgspecError as exc:
-            self._report_failure(message, f"undecodable answer from Ray: {exc}", started)
+            error = f"undecodable answer from Ray: {exc}"
+            end_detached(span, "failed", error)
+            self._report_failure(message, error, started)
             return
-        if isinstance(outcome, Rejected):
-            feedback = outcome.feedback
-            self._reporter.tell(
-                TaskDone(task.task_id, task.attempt, name, feedback, [], outcome.seconds)
-            )
-            return
-        assert isinstance(outcome, Failed)
-        self._reporter.tell(
-            TaskFailed(
-                task.task_id,
-                task.attempt,
-                name,
-                outcome.error,
-                outcome.seconds,
-                fatal=outcome.fatal,
-                unrecoverable=outcome.unrecoverable,
-            )
-        )
-        if outcome.fatal:
+        end_detached(span, *_traced(outcome))
+        self._reporter.tell(report)
+        if isinstance(outcome, Failed) and outcome.fatal:
             self._crash(f"{outcome.error.partition(':')[0]} in agent code")
+
+    def _outcome(self, message: Perform, outcome: Done | Rejected | Failed) -> Any:
+        """What to tell the orchestrator of ``outcome``.
+
+        Raises:
+            msgspec.MsgspecError: a Done whose payload its contract does not accept.
+        """
+        task, name = message.task, self.name
+        if isinstance(outcome, Done):
+            # The boundary: the payload is decoded (validated) again here, as the store
+            # keeps only what its contract accepts.
+            value = msgpack_decoder(message.contract).decode(outcome.payload)
+            checked = ValidOutput(value, outcome.payload, outcome.quality)
+            return TaskDone(
+                task.task_id, task.attempt, name, checked, outcome.tags, outcome.seconds
+            )
+        if isinstance(outcome, Rejected):
+            return TaskDone(task.task_id, task.attempt, name, outcome.feedback, [], outcome.seconds)
+        return TaskFailed(
+            task.task_id,
+            task.attempt,
+            name,
+            outcome.error,
+            outcome.seconds,
+            fatal=outcome.fatal,
+            unrecoverable=outcome.unrecoverable,
+        )
 
     def _report_failure(self, message: Perform, error: str, started: float) -> None:
         task = message.task
@@ -327,6 +333,15 @@ def _tell(me: pykka.ActorRef[Any], key: TaskKey, ref: Any, _future: object) -> N
         me.tell(_Finished(key, ref))
     except pykka.ActorDeadError:  # crashed or stopped: the orchestrator sent its tasks on
         pass
+
+
+def _traced(outcome: Done | Rejected | Failed) -> tuple[str, str | None]:
+    """The outcome and error an attempt's span ends with."""
+    if isinstance(outcome, Done):
+        return "ok", None
+    if isinstance(outcome, Rejected):
+        return "invalid_output", None
+    return ("fatal" if outcome.fatal else "failed"), outcome.error
 
 
 def _said(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from handoffs.messages import Task
 from handoffs.store import Batch, Store
@@ -45,6 +45,16 @@ class AttemptTracer(Protocol):
 
     def end(self, outcome: str, error: str | None) -> None:
         """The attempt begun last in this thread or coroutine ended with ``outcome``."""
+        ...
+
+    def open(self, task: Task, agent: str) -> tuple[Task, Any]:
+        """Like :meth:`begin` for an agent that keeps several attempts in flight on one
+        thread (a role on Ray): the span is not made current. Returns the task to hand on
+        and the span, which :meth:`close` ends."""
+        ...
+
+    def close(self, span: Any, outcome: str, error: str | None) -> None:
+        """End an attempt :meth:`open` began, with ``outcome``."""
         ...
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "AgentContext",
     "Seat",
     "TaskReporter",
+    "end_detached",
     "invalid_feedback",
     "judge_output",
     "make_call",
@@ -142,6 +143,13 @@ def _ended(outcome: str, error: str | None) -> None:
         tracer.end(outcome, error)
 
 
+def end_detached(span: Any, outcome: str, error: str | None = None) -> None:
+    """End an attempt :meth:`TaskReporter.begin_detached` began (nothing with tracing off)."""
+    tracer = HOOKS.attempts
+    if span is not None and tracer is not None:
+        tracer.close(span, outcome, error)
+
+
 class TaskReporter:
     """Begins tasks (lease, queue time) and tells the orchestrator how they went."""
 
@@ -157,6 +165,24 @@ class TaskReporter:
 
     def begin(self, message: Perform) -> Task:
         """The agent starts ``message``'s task now: its lease starts, its wait ends."""
+        task = message.task
+        tracer = HOOKS.attempts
+        if tracer is not None:
+            task = tracer.begin(task, self.name)
+        CURRENT_TASK.set(task)  # log lines written while the agent works name the run
+        return self._lease(message, task)
+
+    def begin_detached(self, message: Perform) -> tuple[Task, Any]:
+        """:meth:`begin` for an agent with several tasks in flight on one thread (a role
+        on Ray): the attempt's span (``None`` with tracing off) is not made current; end it
+        with :func:`end_detached`."""
+        task, span = message.task, None
+        tracer = HOOKS.attempts
+        if tracer is not None:
+            task, span = tracer.open(task, self.name)
+        return self._lease(message, task), span
+
+    def _lease(self, message: Perform, task: Task) -> Task:
         counts = self._counts
         queued_at = message.queued_at
         if counts is not None and queued_at:
@@ -164,11 +190,6 @@ class TaskReporter:
             wait = _monotonic() - queued_at
             counts[_bisect_left(self._bounds, wait)] += 1
             counts[-1] += wait
-        task = message.task
-        tracer = HOOKS.attempts
-        if tracer is not None:
-            task = tracer.begin(task, self.name)
-        CURRENT_TASK.set(task)  # log lines written while the agent works name the run
         timeout = message.timeout
         timers = self._timers
         if timeout is None or timers is None:

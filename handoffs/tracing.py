@@ -152,6 +152,23 @@ class Tracing:
     def begin(self, task: Task, agent: str) -> Task:
         """See :class:`handoffs.actors.tracehooks.AttemptTracer`."""
         parent = self._run_context(task.run_id)
+        span, current, task = self._start_attempt(task, agent, parent)
+        # Current while the agent works (its thread, or its coroutine's own context), so
+        # the spans it starts (model and HTTP calls) are the attempt's children.
+        _ATTEMPT.set((span, otel_context.attach(current)))
+        return task
+
+    def open(self, task: Task, agent: str) -> tuple[Task, Any]:
+        """See :class:`handoffs.actors.tracehooks.AttemptTracer`."""
+        span, _, task = self._start_attempt(task, agent, self._run_context(task.run_id))
+        return task, span
+
+    def close(self, span: Any, outcome: str, error: str | None) -> None:
+        """See :class:`handoffs.actors.tracehooks.AttemptTracer`."""
+        _end_attempt(span, outcome, error)
+
+    def _start_attempt(self, task: Task, agent: str, parent: Any) -> tuple[Any, Any, Task]:
+        """The attempt's span, its context, and the task carrying that context (W3C)."""
         span = self._tracer.start_span(
             f"task {task.stage}",
             context=parent,
@@ -169,10 +186,7 @@ class Tracing:
         current = trace.set_span_in_context(span, parent)
         carrier: dict[str, str] = {}
         self._propagator.inject(carrier, context=current)
-        # Current while the agent works (its thread, or its coroutine's own context), so
-        # the spans it starts (model and HTTP calls) are the attempt's children.
-        _ATTEMPT.set((span, otel_context.attach(current)))
-        return msgspec.structs.replace(task, trace_context=carrier)
+        return span, current, msgspec.structs.replace(task, trace_context=carrier)
 
     def end(self, outcome: str, error: str | None) -> None:
         """See :class:`handoffs.actors.tracehooks.AttemptTracer`."""
@@ -181,10 +195,7 @@ class Tracing:
             return
         _ATTEMPT.set(None)
         span, token = attempt
-        span.set_attribute("handoffs.outcome", outcome)
-        if error is not None:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, error[:1000]))
-        span.end()
+        _end_attempt(span, outcome, error)
         otel_context.detach(token)
 
     # ----------------------------------------------------------------- commit side
@@ -275,6 +286,13 @@ _ATTEMPT: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVa
     "handoffs_attempt", default=None
 )
 _lock = threading.Lock()
+
+
+def _end_attempt(span: Any, outcome: str, error: str | None) -> None:
+    span.set_attribute("handoffs.outcome", outcome)
+    if error is not None:
+        span.set_status(trace.Status(trace.StatusCode.ERROR, error[:1000]))
+    span.end()
 
 
 def enable(provider: TracerProvider | None = None) -> Tracing:
