@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +85,16 @@ def test_a_sharded_daemon_serves_the_api_over_its_shards(
     assert 'handoffs_shard_up{shard="1"} 1.0' in metrics
     counted = [line for line in metrics.splitlines() if line.startswith("handoffs_total{")]
     assert {'shard="0"' in line for line in counted} == {True, False}
+    promtool = shutil.which("promtool")
+    if promtool is not None:  # .ci/run installs it
+        checked = subprocess.run(
+            [promtool, "check", "metrics"],
+            input=metrics,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     assert daemon.http.get("/healthz").json() == {"status": "ok", "reasons": []}
     for page in ("/console/runs", "/console/inbox", "/console/health", f"/console/runs/{ids[0]}"):
         response = daemon.http.get(page)
