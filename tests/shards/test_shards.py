@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from handoffs.actors.errors import EscalationNotFound, RunFinished, RunNotFound, UnknownPipeline
+from handoffs.messages import ConfigError
 from handoffs.messages.ids import shard_of
 from handoffs.store import InvalidKey
 
@@ -237,6 +238,9 @@ def test_check_data_looks_at_every_shard_and_maintenance_names_a_shard(
     )
     assert checked.returncode == 1
     assert all(run_id in checked.stderr for run_id in ids), checked.stderr
+    # Opening the shards with it is refused the same way, naming the shard.
+    with pytest.raises(ConfigError, match=r"^shard [01]: Runtime\.open: "):
+        ShardedRuntime.open(renamed, data, 2)
     backed = subprocess.run(
         [sys.executable, "-m", "handoffs", "backup", "--data", str(data), str(tmp_path / "b")],
         capture_output=True,
