@@ -103,14 +103,19 @@ class ShardedRuntime:
         """
         if not 1 <= shards <= MAX_SHARDS:
             raise ShardLayoutError(f"shards must be between 1 and {MAX_SHARDS}, not {shards}")
-        config_path = config if isinstance(config, Config) else Path(config)
-        loaded = load_config(config_path)
+        loaded = load_config(config if isinstance(config, Config) else Path(config))
         data = Path(data_dir)
         _check_layout(data, shards)
         runtime = cls(loaded, [])
         links = [
             ShardLink(
-                k, config_path, shard_dir(data, k), options or LinkOptions(), runtime._on_commit
+                # The config as decoded here, not its file: a shard started again later runs
+                # what its siblings run, even if the file changed meanwhile.
+                k,
+                loaded.config,
+                shard_dir(data, k),
+                options or LinkOptions(),
+                runtime._on_commit,
             )
             for k in range(shards)
         ]
