@@ -4,190 +4,55 @@ the journal, with secondary indexes kept in the same transactions as their recor
 Threads: any thread may read (short read transactions). Writes go through :meth:`Store.commit`,
 whose transaction opens and closes inside the call, on the calling thread; the orchestrator
 is the only caller in a runtime. Growing the map waits for readers to finish.
+
+:class:`Store` keeps the lifecycle and the write path here; its read methods call
+``handoffs.store.reads``, and ``verify`` and the index built at open ``handoffs.store.integrity``.
+The environment is opened by ``handoffs.store.environment``; small types are in
+``handoffs.store.values``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
 
 import lmdb
 import msgspec
-from handoffs.messages import (
-    Escalation,
-    Event,
-    Handoff,
-    Run,
-    TaskRecord,
-    encode_msgpack,
-    msgpack_decoder,
+from handoffs.messages import Escalation, Event, Handoff, Run, TaskRecord, encode_msgpack
+from handoffs.store import integrity, reads
+from handoffs.store.batch import UNKNOWN, Batch, IdempotencyRecord, check_id
+from handoffs.store.environment import DBS, ReaderGate, open_environment
+from handoffs.store.errors import StoreClosed, StoreFull, StoreIOError
+from handoffs.store.pages import SEP
+from handoffs.store.reads import join as _join
+from handoffs.store.values import (
+    ArtifactIndex,
+    Page,
+    StoreOptions,
+    StoreStatistics,
+    _IndexedOnly,
+    _StateOnly,
 )
-from handoffs.store.batch import (
-    UNKNOWN,
-    Batch,
-    IdempotencyRecord,
-    check_id,
-    check_idempotency_key,
-    check_name,
-)
-from handoffs.store.errors import (
-    StoreClosed,
-    StoreCorrupt,
-    StoreFull,
-    StoreIOError,
-    StoreLocked,
-    StorePathError,
-)
-from handoffs.store.pages import SEP, page_ids, parts_under
-from handoffs.store.versions import PipelineVersion, read_versions
+from handoffs.store.versions import PipelineVersion
 
+# ArtifactIndex, Page, StoreOptions and StoreStatistics live in values.py; kept importable here.
 __all__ = ["ArtifactIndex", "Page", "Store", "StoreOptions", "StoreStatistics"]
 
 log = logging.getLogger("handoffs.store")
 
 T = TypeVar("T")
-ArtifactIndex = Literal["run", "stage", "kind", "tag"]
-
-# One named DB per record kind, then the secondary indexes (key -> b"").
-_DBS: Final = (
-    "artifacts",
-    "runs",
-    "tasks",
-    "journal",
-    "escalations",
-    "idempotency",
-    "meta",
-    "ix_run_artifacts",
-    "ix_stage_artifacts",
-    "ix_kind_artifacts",
-    "ix_tag_artifacts",
-    "ix_run_state",
-    "ix_task_state",
-    "ix_escalation_state",
-    # pipeline + state + run id: a pipeline's runs, in one state or in all, by seeking. Added
-    # after the others: a store made before it gets it built when opened (_index_runs).
-    "ix_run_pipeline",
-)
-
 
 _STATE_INDEX: Final = {
     "runs": "ix_run_state",
     "tasks": "ix_task_state",
     "escalations": "ix_escalation_state",
 }
-
-
-class StoreOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """How to open a store.
-
-    ``sync=False`` skips the fsync at commit: a machine crash (not a process crash) may lose
-    the last commits, but the store stays consistent. ``map_size`` grows x2 up to
-    ``max_map_size`` when a commit needs it.
-    """
-
-    map_size: int = 64 << 20
-    max_map_size: int = 64 << 30
-    sync: bool = True
-    metasync: bool = True
-    max_readers: int = 256
-
-
-class StoreStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """A snapshot of the store: entries per DB, map usage, commit counters."""
-
-    path: str
-    entries: dict[str, int]
-    map_size: int
-    map_used: int
-    commits: int
-    batches: int
-    resizes: int
-    last_seq: int
-
-
-class Page(msgspec.Struct, frozen=True, kw_only=True):
-    """One page of a listing; pass ``cursor`` back to get the next (``None``: no more)."""
-
-    items: list[Any]
-    cursor: str | None = None
-
-
-class _StateOnly(msgspec.Struct):
-    """Decodes just the ``state`` (and ``pipeline``) of a run, task or escalation record (the
-    rest is skipped)."""
-
-    state: str = ""
-    pipeline: str = ""
-
-
-class _IndexedOnly(msgspec.Struct):
-    """Decodes just the indexed fields of a handoff record (the payload is skipped)."""
-
-    run_id: str
-    pipeline: str
-    stage: str
-    kind: str
-    tags: list[str] = []
-
-
-class _ReaderGate:
-    """Lets many readers in at once, and a map resize in only when no reader is inside.
-
-    LMDB requires that no transaction be active in the process while the map is resized.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._resizing = False
-
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            while self._resizing:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0:
-                    self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._cond:
-            self._resizing = True
-            while self._readers:
-                self._cond.wait()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._resizing = False
-                self._cond.notify_all()
-
-
-def _lock_file(root: Path) -> int:
-    """Make ``root`` (0700) and open its lock file; the OS's refusals become StorePathError."""
-    if root.exists() and not root.is_dir():
-        raise StorePathError(str(root), "it is a file, not a directory")
-    try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(root, 0o700)
-        return os.open(root / "handoffs.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except NotADirectoryError:
-        raise StorePathError(str(root), "a parent of it is a file, not a directory") from None
-    except OSError as exc:
-        raise StorePathError(str(root), (exc.strerror or str(exc)).lower()) from None
 
 
 class Store:
@@ -206,7 +71,7 @@ class Store:
         self._env: lmdb.Environment | None = env
         self._dbs = dbs
         self._lock_fd = lock_fd
-        self._gate = _ReaderGate()
+        self._gate = ReaderGate()
         self._write_lock = threading.Lock()
         self._commits = 0
         self._batches = 0
@@ -233,38 +98,7 @@ class Store:
         """
         options = options or StoreOptions()
         root = Path(path)
-        fd = _lock_file(root)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise StoreLocked(str(root), int(holder) if holder.isdigit() else None) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        try:
-            env = lmdb.open(
-                str(root),
-                map_size=options.map_size,
-                max_dbs=len(_DBS) + 2,
-                sync=options.sync,
-                metasync=options.metasync,
-                mode=0o600,
-                max_readers=options.max_readers,
-                # Records are small and read by many threads; one reader slot per txn.
-                lock=True,
-            )
-            env.reader_check()
-            dbs = {name: env.open_db(name.encode()) for name in _DBS}
-            # LMDB reopens a grown store with a map just as large as its data file: give it
-            # room again (as if it had just grown), never less than asked for.
-            used = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
-            size = max(options.map_size, min(2 * used, options.max_map_size))
-            if env.info()["map_size"] < size:
-                env.set_mapsize(size)
-        except lmdb.Error as exc:
-            os.close(fd)
-            raise StoreIOError(f"cannot open store {root}: {exc}") from exc
+        env, dbs, fd = open_environment(root, options)
         return cls(root, env, dbs, fd, options)
 
     def close(self) -> None:
@@ -557,32 +391,24 @@ class Store:
 
     # ----------------------------------------------------------------- reads
 
-    def _decode(self, db: str, key: bytes, data: bytes, tp: type[T]) -> T:
-        try:
-            return msgpack_decoder(tp).decode(data)
-        except msgspec.MsgspecError as exc:
-            raise StoreCorrupt(db, key, str(exc)) from exc
-
-    def _get(self, db: str, key: bytes, tp: type[T]) -> T | None:
-        with self._read() as txn:
-            data = txn.get(key, db=self._dbs[db])
-        return None if data is None else self._decode(db, key, data, tp)
-
     def get_artifact(self, artifact_id: str) -> Handoff | None:
         """The handoff record ``artifact_id``, or ``None``."""
-        return self._get("artifacts", check_id(artifact_id, "artifact id"), Handoff)
+        return reads.get(
+            self._read, self._dbs, "artifacts", check_id(artifact_id, "artifact id"), Handoff
+        )
 
     def get_run(self, run_id: str) -> Run | None:
         """The run ``run_id``, or ``None``."""
-        return self._get("runs", check_id(run_id, "run id"), Run)
+        return reads.get(self._read, self._dbs, "runs", check_id(run_id, "run id"), Run)
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         """The task record ``task_id``, or ``None``."""
-        return self._get("tasks", check_id(task_id, "task id"), TaskRecord)
+        return reads.get(self._read, self._dbs, "tasks", check_id(task_id, "task id"), TaskRecord)
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         """The escalation ``escalation_id``, or ``None``."""
-        return self._get("escalations", check_id(escalation_id, "escalation id"), Escalation)
+        key = check_id(escalation_id, "escalation id")
+        return reads.get(self._read, self._dbs, "escalations", key, Escalation)
 
     def get_idempotency(self, key: str) -> IdempotencyRecord | None:
         """The run an idempotency key points at, with its request digest, or ``None``.
@@ -590,40 +416,7 @@ class Store:
         Raises:
             InvalidKey: ``key`` is not a valid idempotency key.
         """
-        raw = check_idempotency_key(key)
-        with self._read() as txn:
-            data = txn.get(raw, db=self._dbs["idempotency"])
-        if data is None:
-            return None
-        run_id, digest = self._decode("idempotency", raw, data, tuple[str, str])
-        return IdempotencyRecord(run_id, digest)
-
-    def _page(
-        self,
-        db: str,
-        tp: type[Any],
-        index: str | None,
-        prefixes: list[bytes],
-        limit: int,
-        cursor: str | None,
-    ) -> Page:
-        """One page of ``db``'s records, oldest first: through ``index`` under ``prefixes``,
-        or (``index`` ``None``) in ``db``'s own key order. The one way every listing pages:
-        a seek to the cursor, then one page (see ``handoffs.store.pages``)."""
-        after = check_id(cursor, "cursor") if cursor else None
-        with self._read() as txn:
-            handle = self._dbs[db]
-            source = handle if index is None else self._dbs[index]
-            ids, more = page_ids(txn, source, prefixes, after, limit)
-            raw = [(key, txn.get(key, db=handle)) for key in ids]
-        items = [self._decode(db, key, data, tp) for key, data in raw if data is not None]
-        return Page(items=items, cursor=ids[-1].decode() if more and ids else None)
-
-    def _parts(self, index: str, prefix: bytes) -> list[bytes]:
-        """``prefix`` followed by each part under it in ``index`` (see ``parts_under``)."""
-        with self._read() as txn:
-            parts = parts_under(txn, self._dbs[index], prefix)
-        return [prefix + part + SEP for part in parts]
+        return reads.get_idempotency(self._read, self._dbs, key)
 
     def artifacts(
         self,
@@ -645,26 +438,17 @@ class Store:
             ValueError: no selector or more than one.
             InvalidKey: a selector is not a valid id or name.
         """
-        given = [x is not None for x in (run_id, pipeline, kind, tag)]
-        if sum(given) != 1 or (stage is not None and pipeline is None):
-            raise ValueError(
-                "select artifacts by exactly one of run_id, pipeline[+stage], kind, tag"
-            )
-        if run_id is not None:
-            index, prefix = "ix_run_artifacts", check_id(run_id, "run id") + SEP
-        elif pipeline is not None:
-            check_name(pipeline, "pipeline")
-            index = "ix_stage_artifacts"
-            if stage is None:
-                # Every stage of the pipeline, merged by id (creation order).
-                prefixes = self._parts(index, pipeline.encode() + SEP)
-                return self._page("artifacts", Handoff, index, prefixes, limit, cursor)
-            prefix = _join(pipeline, check_name(stage, "stage").decode()) + SEP
-        elif kind is not None:
-            index, prefix = "ix_kind_artifacts", check_name(kind, "kind") + SEP
-        else:
-            index, prefix = "ix_tag_artifacts", check_name(tag or "", "tag") + SEP
-        return self._page("artifacts", Handoff, index, [prefix], limit, cursor)
+        return reads.artifacts(
+            self._read,
+            self._dbs,
+            run_id=run_id,
+            pipeline=pipeline,
+            stage=stage,
+            kind=kind,
+            tag=tag,
+            limit=limit,
+            cursor=cursor,
+        )
 
     def newest_artifacts(
         self,
@@ -686,38 +470,17 @@ class Store:
             ValueError: no selector or more than one.
             InvalidKey: a selector is not a valid name.
         """
-        if sum(x is not None for x in (kind, tag, pipeline)) != 1 or (
-            (pipeline is None) != (stage is None)
-        ):
-            raise ValueError("select artifacts by exactly one of kind, tag, pipeline+stage")
-        if kind is not None:
-            index, prefix = "ix_kind_artifacts", check_name(kind, "kind") + SEP
-        elif tag is not None:
-            index, prefix = "ix_tag_artifacts", check_name(tag, "tag") + SEP
-        else:
-            check_name(pipeline or "", "pipeline")
-            index = "ix_stage_artifacts"
-            prefix = _join(pipeline or "", check_name(stage or "", "stage").decode()) + SEP
-        found: list[Handoff] = []
-        with self._read() as txn:
-            cursor = txn.cursor(db=self._dbs[index])
-            # Keys are prefix + id, ids grow with time: start past the prefix and walk back.
-            end = prefix[:-1] + bytes([prefix[-1] + 1])
-            positioned = cursor.prev() if cursor.set_range(end) else cursor.last()
-            artifacts = self._dbs["artifacts"]
-            while positioned and scan > 0 and len(found) < limit:
-                key = cursor.key()
-                if not key.startswith(prefix):
-                    break
-                scan -= 1
-                artifact_id = key[len(prefix) :]
-                data = txn.get(artifact_id, db=artifacts)
-                if data is not None:
-                    handoff = self._decode("artifacts", artifact_id, data, Handoff)
-                    if outcome is None or handoff.outcome == outcome:
-                        found.append(handoff)
-                positioned = cursor.prev()
-        return found
+        return reads.newest_artifacts(
+            self._read,
+            self._dbs,
+            kind=kind,
+            tag=tag,
+            pipeline=pipeline,
+            stage=stage,
+            outcome=outcome,
+            limit=limit,
+            scan=scan,
+        )
 
     def run_handoffs(self, run_id: str) -> list[Handoff]:
         """Every handoff of a run, in the order they were committed."""
@@ -734,32 +497,19 @@ class Store:
     ) -> Page:
         """Runs, oldest first: all, in ``state``, of ``pipeline``, or both; each page seeks
         through an index (``ix_run_state``, ``ix_run_pipeline``)."""
-        if pipeline is None:
-            if state is None:
-                return self._page("runs", Run, None, [b""], limit, cursor)
-            prefixes = [check_name(state, "state") + SEP]
-            return self._page("runs", Run, "ix_run_state", prefixes, limit, cursor)
-        prefix = check_name(pipeline, "pipeline") + SEP
-        if state is None:
-            prefixes = self._parts("ix_run_pipeline", prefix)  # each state, merged by id
-        else:
-            prefixes = [prefix + check_name(state, "state") + SEP]
-        return self._page("runs", Run, "ix_run_pipeline", prefixes, limit, cursor)
+        return reads.runs(
+            self._read, self._dbs, state=state, pipeline=pipeline, limit=limit, cursor=cursor
+        )
 
     def escalations(
         self, *, state: str | None = "open", limit: int = 100, cursor: str | None = None
     ) -> Page:
         """Escalations in ``state`` (all when ``None``), oldest first."""
-        if state is None:
-            return self._page("escalations", Escalation, None, [b""], limit, cursor)
-        prefixes = [check_name(state, "state") + SEP]
-        return self._page("escalations", Escalation, "ix_escalation_state", prefixes, limit, cursor)
+        return reads.escalations(self._read, self._dbs, state=state, limit=limit, cursor=cursor)
 
     def tasks(self, state: str) -> list[TaskRecord]:
         """Every task record in ``state`` (``ready``, ``running`` or ``done``)."""
-        prefixes = [check_name(state, "state") + SEP]
-        page = self._page("tasks", TaskRecord, "ix_task_state", prefixes, 1 << 62, None)
-        return page.items
+        return reads.tasks(self._read, self._dbs, state)
 
     def pending_tasks(self) -> list[TaskRecord]:
         """Every ready or running task: what a restarted runtime must dispatch again."""
@@ -776,40 +526,20 @@ class Store:
         ``run_id``, ``at``, ...); decoding into it skips the rest, which is much cheaper than
         whole events for a reader that follows every commit.
         """
-        out: list[Any] = []
-        with self._read() as txn:
-            cur = txn.cursor(db=self._dbs["journal"])
-            if not cur.set_range((max(after, 0) + 1).to_bytes(8, "big")):
-                return out
-            for key, data in cur.iternext():
-                if len(out) == limit:
-                    break
-                out.append(self._decode("journal", key, data, fields))
-        return out
-
-    def _count_index(self, index: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        with self._read() as txn:
-            for key in txn.cursor(db=self._dbs[index]).iternext(keys=True, values=False):
-                state = key.split(SEP, 1)[0].decode()
-                counts[state] = counts.get(state, 0) + 1
-        return counts
+        return reads.journal(self._read, self._dbs, after, limit, fields)
 
     def count_runs(self) -> dict[str, int]:
         """How many runs are in each state (an index scan; no record is decoded)."""
-        return self._count_index("ix_run_state")
+        return reads.count_index(self._read, self._dbs, "ix_run_state")
 
     def count_escalations(self) -> dict[str, int]:
         """How many escalations are in each state."""
-        return self._count_index("ix_escalation_state")
+        return reads.count_index(self._read, self._dbs, "ix_escalation_state")
 
     def pipeline_versions(self, pipeline: str | None = None) -> list[PipelineVersion]:
         """The stored stage graphs behind runs' ``pipeline_version`` (of ``pipeline``, or
         every pipeline's), by pipeline, oldest first. Recorded at each open with a config."""
-        if pipeline is not None:
-            check_name(pipeline, "pipeline")
-        with self._read() as txn:
-            return read_versions(txn, self._dbs["meta"], pipeline)
+        return reads.pipeline_versions(self._read, self._dbs, pipeline)
 
     def map_usage(self) -> tuple[int, int]:
         """``(bytes used, map size)`` of the LMDB map."""
@@ -844,15 +574,7 @@ class Store:
         while True:
             try:
                 with self._write_lock, env.begin(write=True) as txn:
-                    txn.drop(dbs["ix_run_pipeline"], delete=False)
-                    put = txn.cursor(db=dbs["ix_run_pipeline"]).put
-                    for key, data in txn.cursor(db=dbs["runs"]):
-                        try:
-                            run = self._decode("runs", key, data, _StateOnly)
-                        except StoreCorrupt as exc:  # verify() names it; the rest is listed
-                            log.warning("store: run left out of ix_run_pipeline: %s", exc)
-                            continue
-                        put(_join(run.pipeline, run.state) + SEP + key, b"")
+                    integrity.index_runs(txn, dbs)
                 break
             except lmdb.MapFullError:
                 self._grow(env)
@@ -864,7 +586,7 @@ class Store:
     def statistics(self) -> StoreStatistics:
         """Entries per DB, map size and use, commit counters."""
         with self._read() as txn:
-            entries = {name: txn.stat(self._dbs[name])["entries"] for name in _DBS}
+            entries = {name: txn.stat(self._dbs[name])["entries"] for name in DBS}
             env = self._require_env()
             info = env.info()
             psize = env.stat()["psize"]
@@ -887,64 +609,8 @@ class Store:
         Checks that every record decodes, every index entry points at a record that agrees
         with it, every record has its index entries, and the journal has no gaps.
         """
-        problems: list[str] = []
         with self._read() as txn:
-            expected: dict[str, set[bytes]] = {
-                "ix_run_artifacts": set(),
-                "ix_stage_artifacts": set(),
-                "ix_kind_artifacts": set(),
-                "ix_tag_artifacts": set(),
-                "ix_run_state": set(),
-                "ix_task_state": set(),
-                "ix_escalation_state": set(),
-                "ix_run_pipeline": set(),
-            }
-            for key, data in txn.cursor(db=self._dbs["artifacts"]):
-                try:
-                    h = self._decode("artifacts", key, data, Handoff)
-                except StoreCorrupt as exc:
-                    problems.append(str(exc))
-                    continue
-                expected["ix_run_artifacts"].add(h.run_id.encode() + SEP + key)
-                expected["ix_stage_artifacts"].add(_join(h.pipeline, h.stage) + SEP + key)
-                expected["ix_kind_artifacts"].add(h.kind.encode() + SEP + key)
-                for tag in h.tags:
-                    expected["ix_tag_artifacts"].add(tag.encode() + SEP + key)
-            for db, index, tp in (
-                ("runs", "ix_run_state", Run),
-                ("tasks", "ix_task_state", TaskRecord),
-                ("escalations", "ix_escalation_state", Escalation),
-            ):
-                for key, data in txn.cursor(db=self._dbs[db]):
-                    try:
-                        record: Any = self._decode(db, key, data, tp)
-                    except StoreCorrupt as exc:
-                        problems.append(str(exc))
-                        continue
-                    expected[index].add(record.state.encode() + SEP + key)
-                    if db == "runs":
-                        expected["ix_run_pipeline"].add(
-                            _join(record.pipeline, record.state) + SEP + key
-                        )
-            for index, want in expected.items():
-                have = {k for k, _ in txn.cursor(db=self._dbs[index])}
-                problems.extend(f"{index}: missing entry {k!r}" for k in sorted(want - have))
-                problems.extend(f"{index}: dangling entry {k!r}" for k in sorted(have - want))
-            # Retention may have pruned the journal's head: it starts at its first entry.
-            previous: int | None = None
-            for key, data in txn.cursor(db=self._dbs["journal"]):
-                seq = int.from_bytes(key, "big")
-                if previous is not None and seq != previous + 1:
-                    problems.append(f"journal: gap between {previous} and {seq}")
-                previous = seq
-                try:
-                    event = self._decode("journal", key, data, Event)
-                except StoreCorrupt as exc:
-                    problems.append(str(exc))
-                    continue
-                if event.seq != seq:
-                    problems.append(f"journal: event at {seq} says seq {event.seq}")
-        return problems
+            return integrity.verify(txn, self._dbs)
 
 
 _state_decoder = msgspec.msgpack.Decoder(_StateOnly)
@@ -969,7 +635,3 @@ def _artifact_entries(handoff: Handoff | _IndexedOnly, aid: bytes) -> list[tuple
 
 class _Abort(Exception):
     """Leaves a write transaction without committing it."""
-
-
-def _join(*parts: str) -> bytes:
-    return SEP.join(p.encode() for p in parts)
