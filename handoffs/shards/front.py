@@ -385,5 +385,5 @@ def _check_layout(data: Path, shards: int) -> None:
             f"{data} holds shards up to shard-{beyond[-1]}: their runs live there, so serve "
             f"it with --shards {beyond[-1] + 1} or more"
         )
-    if shards > 1 and not data.exists():
+    if not data.exists():
         data.mkdir(mode=0o700, parents=True)

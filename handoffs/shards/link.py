@@ -171,7 +171,9 @@ class ShardLink:
             data=str(self._data),
         )
         if self.dispatching:
-            self.call("start_dispatching", timeout=10.0)
+            # A shard that dies again at once is its reader's to handle (and restart).
+            with contextlib.suppress(HandoffsError):
+                self.call("start_dispatching", timeout=10.0)
 
     def close(self, timeout: float) -> None:
         """Ask the shard to close (drain, stop, close its store) within ``timeout``; kill it
