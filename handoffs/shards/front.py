@@ -29,6 +29,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from handoffs.actors.errors import UnknownPipeline
+from handoffs.actors.waiters import RunWaiters
 from handoffs.config import LoadedConfig, load_config
 from handoffs.inputs import encode_input
 from handoffs.messages import (
@@ -76,8 +77,7 @@ class ShardedRuntime:
         self._close_lock = threading.Lock()
         self._ended_lock = threading.Lock()
         self._ended_listeners: tuple[Callable[[str, str], None], ...] = ()
-        self._settled = threading.Condition()
-        self._version = 0
+        self._waiters = RunWaiters()  # woken when runs end on any shard
         self.registry = CollectorRegistry()
         self.registry.register(ShardCollector(links))
 
@@ -115,7 +115,7 @@ class ShardedRuntime:
                 loaded.config,
                 shard_dir(data, k),
                 options or LinkOptions(),
-                runtime._on_commit,
+                runtime._ended,
             )
             for k in range(shards)
         ]
@@ -277,22 +277,12 @@ class ShardedRuntime:
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """Wait until the run leaves ``running`` (see ``Runtime.wait``)."""
-        import time
-
         from handoffs.actors.errors import RunNotFound
 
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._settled:
-                version = self._version
-            run = self.get_run(run_id)
-            if run is None:
-                raise RunNotFound(run_id)
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if run.state != "running" or (remaining is not None and remaining <= 0):
-                return run
-            with self._settled:
-                self._settled.wait_for(lambda v=version: self._version != v, remaining)  # type: ignore[misc]
+        run = self._waiters.wait(run_id, self.get_run, timeout)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
 
     def on_run_end(self, listener: Callable[[str, str], None]) -> Callable[[], None]:
         """Call ``listener(run_id, event_type)`` when a run leaves ``running`` on any shard
@@ -306,18 +296,14 @@ class ShardedRuntime:
 
         return unsubscribe
 
-    def _on_commit(self, shard: int, last_seq: int, ended: Ended) -> None:
-        if not ended:
-            return
+    def _ended(self, ended: Ended) -> None:
         for run_id, kind in ended:
             for listener in self._ended_listeners:
                 try:
                     listener(run_id, kind)
                 except Exception:  # a listener's bug must not stop this shard's reader
                     log.exception("an on_run_end listener raised")
-        with self._settled:
-            self._version += 1
-            self._settled.notify_all()
+        self._waiters.notify()
 
     def statistics(self, *, timeout: float | None = 30.0) -> RuntimeStatistics:
         """Every shard's statistics, summed (see ``Runtime.statistics``)."""

@@ -71,13 +71,13 @@ class ShardLink:
         config: Path | Config,
         data: Path,
         options: LinkOptions,
-        on_commit: Callable[[int, int, Ended], None],
+        on_ended: Callable[[Ended], None],
     ) -> None:
         self.shard = shard
         self._config = config
         self._data = data
         self._options = options
-        self._on_commit = on_commit
+        self._on_ended = on_ended
         # Where agents import from now (the daemon's --app-dir is on it while it opens).
         self._sys_path = list(sys.path)
         self._lock = threading.Lock()
@@ -295,7 +295,8 @@ class ShardLink:
                 if call_id == NOTICE:
                     last_seq, ended = value
                     self.last_seq = max(self.last_seq, last_seq)
-                    self._on_commit(self.shard, last_seq, ended)
+                    if ended:
+                        self._on_ended(ended)
                     continue
                 with self._lock:
                     future = self._pending.pop(call_id, None)

@@ -121,9 +121,7 @@ class _Server:
             "restart_role": runtime.restart_role,
             "health": runtime.health,
             "statistics": runtime.statistics,
-            "prune": runtime.prune,
             "metrics": lambda: generate_latest(runtime.registry),
-            "last_seq": lambda: store.last_seq,
             "get_run": store.get_run,
             "get_artifact": store.get_artifact,
             "get_escalation": store.get_escalation,
@@ -132,12 +130,10 @@ class _Server:
             "runs": store.runs,
             "escalations": store.escalations,
             "artifacts": store.artifacts,
-            "newest_artifacts": store.newest_artifacts,
             "journal": store.journal,
             "count_runs": store.count_runs,
             "count_escalations": store.count_escalations,
             "map_usage": store.map_usage,
-            "statistics_of_store": store.statistics,
         }
 
     def serve(self) -> None:
